@@ -1,0 +1,1 @@
+"""Datasets: the synthetic fashion world, loaders for the real datasets, pose utilities."""

@@ -1,0 +1,139 @@
+"""Image and file I/O shared by every dataset.
+
+Conventions: images are ``uint8`` HWC arrays or PIL images at the edges (files, metrics, UI) and
+``float32`` CHW tensors in ``[-1, 1]`` inside the models.  Every reader raises :class:`DataError`
+naming the file and the problem; every writer writes to a temporary file first and renames it, so an
+interrupted run never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+__all__ = [
+    "DataError",
+    "atomic_path",
+    "load_image",
+    "save_image",
+    "pil_to_tensor",
+    "array_to_tensor",
+    "tensor_to_array",
+    "tensor_to_pil",
+    "label_map_to_tensor",
+]
+
+
+class DataError(ValueError):
+    """A dataset file is missing, corrupt or malformed. The message names the file and the problem."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success rename it onto ``path``.
+
+    On an exception the temporary file is removed and ``path`` is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def load_image(path: str | os.PathLike, mode: str = "RGB") -> Image.Image:
+    """Open an image file fully (EXIF rotation applied) and convert it to ``mode``.
+
+    Raises :class:`DataError` if the file is missing or is not a readable image.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: image file not found")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            if mode in ("RGB", "L") and img.mode in ("RGBA", "LA", "P", "PA"):
+                # Composite transparency on white rather than on black.
+                rgba = img.convert("RGBA")
+                background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                img = Image.alpha_composite(background, rgba)
+            elif img.mode in ("I;16", "I;16B", "I;16L", "I") and mode in ("RGB", "L"):
+                arr = np.asarray(img, dtype=np.float64)
+                hi = max(float(arr.max()), 1.0)
+                scale = 65535.0 if hi > 255 else 255.0
+                img = Image.fromarray(np.clip(arr / scale * 255.0 + 0.5, 0, 255).astype(np.uint8))
+            return img.convert(mode)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable image ({exc.__class__.__name__}: {exc})") from exc
+
+
+def save_image(image: Image.Image | np.ndarray, path: str | os.PathLike, **save_kwargs) -> Path:
+    """Save an image atomically. The format follows the file suffix (``.jpg`` gets quality 95)."""
+    path = Path(path)
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(f"{path}: unknown image suffix {path.suffix!r}")
+    if fmt == "JPEG":
+        save_kwargs.setdefault("quality", 95)
+    with atomic_path(path) as tmp:
+        image.save(tmp, format=fmt, **save_kwargs)
+    return path
+
+
+def array_to_tensor(array: np.ndarray) -> torch.Tensor:
+    """``uint8`` HWC (or HW) array -> ``float32`` CHW tensor in ``[-1, 1]``."""
+    if array.dtype != np.uint8:
+        raise DataError(f"expected a uint8 image array, got dtype {array.dtype}")
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3:
+        raise DataError(f"expected an HWC image array, got shape {array.shape}")
+    tensor = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float()
+    return tensor.div_(127.5).sub_(1.0)
+
+
+def pil_to_tensor(image: Image.Image) -> torch.Tensor:
+    """PIL image -> ``float32`` CHW tensor in ``[-1, 1]``."""
+    return array_to_tensor(np.asarray(image))
+
+
+def label_map_to_tensor(array: np.ndarray) -> torch.Tensor:
+    """Integer label map (HW) -> ``int64`` tensor, values unchanged (never interpolated)."""
+    if array.ndim != 2:
+        raise DataError(f"expected an HW label map, got shape {array.shape}")
+    return torch.from_numpy(np.ascontiguousarray(array).astype(np.int64))
+
+
+def tensor_to_array(tensor: torch.Tensor) -> np.ndarray:
+    """``[-1, 1]`` CHW (or NCHW with N=1) tensor -> ``uint8`` HWC array (HW for one channel)."""
+    t = tensor.detach().float().cpu()
+    if t.ndim == 4:
+        if t.shape[0] != 1:
+            raise ValueError(f"expected a single image, got a batch of {t.shape[0]}")
+        t = t[0]
+    if t.ndim != 3:
+        raise ValueError(f"expected a CHW tensor, got shape {tuple(t.shape)}")
+    arr = ((t.clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return arr[:, :, 0] if arr.shape[2] == 1 else arr
+
+
+def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:
+    """``[-1, 1]`` CHW tensor -> PIL image."""
+    return Image.fromarray(tensor_to_array(tensor))

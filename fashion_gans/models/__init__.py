@@ -1,0 +1,1 @@
+"""Pure ``nn.Module`` model families (no I/O, no training)."""
