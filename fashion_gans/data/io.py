@@ -46,6 +46,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    # mkstemp creates 0600 files; give the result the usual permissions (0666 less the umask).
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_path, 0o666 & ~umask)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
@@ -105,6 +109,8 @@ def array_to_tensor(array: np.ndarray) -> torch.Tensor:
         array = array[:, :, None]
     if array.ndim != 3:
         raise DataError(f"expected an HWC image array, got shape {array.shape}")
+    if not array.flags.writeable:  # e.g. np.asarray(PIL image); torch warns on read-only memory
+        array = array.copy()
     tensor = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float()
     return tensor.div_(127.5).sub_(1.0)
 

@@ -87,3 +87,16 @@ def test_save_image_round_trip_and_unknown_suffix(tmp_path):
     np.testing.assert_array_equal(np.asarray(load_image(tmp_path / "x.png")), arr)
     with pytest.raises(DataError, match="suffix"):
         save_image(arr, tmp_path / "x.unknown")
+
+
+def test_atomic_path_gives_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "f.txt") as tmp:
+            tmp.write_text("x")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "f.txt").stat().st_mode) == 0o644

@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""Benchmarks, one subcommand each, results written as JSON.
+
+    python scripts/benchmark.py synthetic --count 10000 --size 128 --out benchmarks/synthetic.json
+
+``synthetic``: images per second of the procedural fashion world (single process, single thread), rendering
+In-shop-style person images on white as pose pairs (two poses per identity, person + pose + render timed
+together, as a dataset writer does). Reports the median of several timed repeats after a warm-up, at the
+requested size and at 64 and 128 px, plus 64 px product shots, shoes and bags.
+
+Adding a benchmark = one ``add_<name>_parser`` function registered in ``BENCHMARKS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+_REPO = Path(__file__).resolve().parent.parent
+if str(_REPO) not in sys.path:
+    sys.path.insert(0, str(_REPO))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Machine description
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _physical_cores() -> int | None:
+    try:
+        cores = set()
+        phys = core = None
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("physical id"):
+                    phys = line.split(":", 1)[1].strip()
+                elif line.startswith("core id"):
+                    core = line.split(":", 1)[1].strip()
+                elif not line.strip():
+                    if core is not None:
+                        cores.add((phys, core))
+                    phys = core = None
+        return len(cores) or None
+    except OSError:
+        return None
+
+
+def machine_info() -> dict:
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        affinity = None
+    try:
+        load = round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        load = None
+    return {
+        "cpu_model": _cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "physical_cores": _physical_cores(),
+        "usable_cores": affinity,
+        "load_average_1min_at_start": load,
+        "platform": platform.platform(),
+    }
+
+
+def versions() -> dict:
+    import numpy
+    import PIL
+
+    out = {"python": platform.python_version(), "numpy": numpy.__version__, "pillow": PIL.__version__}
+    try:
+        from importlib.metadata import version
+
+        out["fashion_gans"] = version("fashion-gans")
+    except Exception:  # not installed as a distribution: running from the source tree
+        out["fashion_gans"] = None
+    return out
+
+
+def write_json(result: dict, out: Path) -> None:
+    from fashion_gans.data.io import atomic_path
+
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
+def timed_rate(fn: Callable[[int], None], count: int, repeats: int, warmup: int) -> dict:
+    """Run ``fn(i)`` for ``i in range(count)`` ``repeats`` times after ``warmup`` calls; images/second."""
+    for i in range(warmup):
+        fn(i)
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for i in range(count):
+            fn(i)
+        rates.append(count / (time.perf_counter() - t0))
+    return {
+        "images_per_second": round(statistics.median(rates), 1),
+        "repeats_images_per_second": [round(r, 1) for r in rates],
+        "ms_per_image": round(1000.0 / statistics.median(rates), 4),
+        "count_per_repeat": count,
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# synthetic
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def add_synthetic_parser(sub) -> None:
+    p = sub.add_parser("synthetic", help="images/second of the procedural fashion world",
+                       description="Render In-shop-style person images (white background, pose pairs).")
+    p.add_argument("--count", type=int, default=10000, help="person images per timed repeat (default 10000)")
+    p.add_argument("--size", type=int, default=128, help="headline image size in pixels, square (default 128)")
+    p.add_argument("--sizes", type=str, default="64,128", help="comma-separated extra sizes (default 64,128)")
+    p.add_argument("--repeats", type=int, default=3, help="timed repeats; the median is reported (default 3)")
+    p.add_argument("--warmup", type=int, default=200, help="untimed renders before timing (default 200)")
+    p.add_argument("--other-count", type=int, default=2000,
+                   help="images per repeat for the 64 px flat/shoe/bag numbers (0 to skip; default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="world seed (default 0)")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/synthetic.json"), help="JSON result file")
+    p.set_defaults(func=run_synthetic)
+
+
+def run_synthetic(args: argparse.Namespace) -> dict:
+    from fashion_gans.data.synthetic import ACCESSORY_SHAPES, SyntheticWorld
+
+    if args.count < 1 or args.repeats < 1 or args.warmup < 0 or args.other_count < 0:
+        raise SystemExit("--count and --repeats must be >= 1, --warmup and --other-count >= 0")
+    try:
+        sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()} | {int(args.size)})
+    except ValueError:
+        raise SystemExit(f"--sizes: expected comma-separated integers, got {args.sizes!r}") from None
+    if min(sizes) < 16:
+        raise SystemExit(f"sizes must be at least 16 pixels, got {sizes}")
+    world = SyntheticWorld(args.seed)
+    machine = machine_info()
+
+    per_size = {}
+    for size in sizes:
+        cache: dict = {}
+
+        def render_pair_member(i: int, size=size, cache=cache) -> None:
+            identity, k = divmod(i, 2)  # two poses per identity: a pose-transfer pair
+            if k == 0:
+                cache.clear()
+                cache["person"] = world.person(identity)
+            world.render_person(cache["person"], world.pose(identity, k), (size, size))
+
+        per_size[str(size)] = timed_rate(render_pair_member, args.count, args.repeats, args.warmup)
+
+    other = {}
+    if args.other_count:
+        people = [world.person(i) for i in range(64)]
+        styles = [world.accessory_style(j) for j in range(64)]
+        shoes, bags = ACCESSORY_SHAPES["shoe"], ACCESSORY_SHAPES["bag"]
+        kinds = {
+            "flat_product_shot": lambda i: world.render_flat(people[i % 64].top, (64, 64)),
+            "shoe": lambda i: world.render_shoe(styles[i % 64], shoes[i % len(shoes)], (64, 64), variant=i % 3),
+            "bag": lambda i: world.render_bag(styles[i % 64], bags[i % len(bags)], (64, 64), variant=i % 3),
+            "person_scene_background": lambda i: world.render_person(
+                people[i % 64], world.pose(i % 64, i % 7), (64, 64), background="scene", background_seed=i % 32),
+        }
+        for name, fn in kinds.items():
+            other[name] = timed_rate(fn, args.other_count, args.repeats, min(args.warmup, 50))
+
+    result = {
+        "benchmark": "synthetic",
+        "description": ("Procedural fashion world, person images on white rendered as pose pairs (two poses per "
+                        "identity; person, pose and render timed together), single process and thread; "
+                        "median of the timed repeats after a warm-up."),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine,
+        "versions": versions(),
+        "config": {"count": args.count, "size": args.size, "sizes": sizes, "repeats": args.repeats,
+                   "warmup": args.warmup, "other_count": args.other_count, "seed": args.seed,
+                   "background": "white", "threads": 1},
+        "images_per_second": per_size[str(args.size)]["images_per_second"],
+        "per_size": per_size,
+        "other_kinds_64px": other,
+    }
+    write_json(result, args.out)
+    extra = ", ".join(f"{s} px: {per_size[str(s)]['images_per_second']:.0f}" for s in sizes if s != args.size)
+    print(f"synthetic: {result['images_per_second']:.0f} person images/s at {args.size}x{args.size}"
+          f"{' (' + extra + ')' if extra else ''} on {machine['cpu_model']} "
+          f"({machine['logical_cores']} logical cores, 1 used) -> {args.out}")
+    return result
+
+
+# ----------------------------------------------------------------------------------------------------------------
+
+BENCHMARKS: dict[str, Callable] = {
+    "synthetic": add_synthetic_parser,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="benchmark.py", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="BENCHMARK")
+    for add in BENCHMARKS.values():
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.func(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
