@@ -1,0 +1,112 @@
+"""DiscoGAN/CycleGAN style matching: shoes (domain A) <-> handbags (domain B) (thesis §3.3).
+
+Two generators of the same architecture (``G_AB`` and ``G_BA``: build two :class:`CycleGANGenerator` with
+``direction="ab"`` / ``"ba"`` in the training code) and two unconditional PatchGANs (``D_A``, ``D_B``).
+
+The thesis generator is the CycleGAN ResNet generator: stem, 2 stride-2 downsampling convs, 9 residual
+blocks, 2 transposed-conv upsampling blocks, head, tanh.  ``config.generator="unet"`` selects a U-Net with
+bilinear upsampling instead.
+
+Both directions are first-class modules (the thesis code exposed only ``gen_a_to_b`` through its ``gen``
+property, whose setter was a no-op).  Training-side fixes of the thesis code (fakes detached for the D step,
+identity weight 5 as in the thesis rather than the code's 0.1) belong to the training task.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .blocks import PatchGANDiscriminator, ResnetBlock, UNet, make_norm
+from .config import CycleGANConfig
+from .hub import HubModel
+
+__all__ = ["CycleGANGenerator", "CycleGANDiscriminator"]
+
+_DATASET = ("handbags_64.hdf5 / shoes_64.hdf5 (iGAN handbags, UT Zappos50K shoes), Fashion-MNIST shoes and bags, "
+            "or the fashion-gans synthetic shoes and handbags")
+_LICENSE = ("UT Zappos50K and the iGAN handbags are distributed for academic, non-commercial use; weights trained "
+            "on them inherit that restriction (Fashion-MNIST: MIT; synthetic data: MIT)")
+
+
+class CycleGANGenerator(HubModel, tags=["image-to-image", "cyclegan", "discogan"]):
+    """``forward(x)`` -> translated image in [-1, 1].
+
+    ``direction`` "ab" maps domain A (config.channels_a) to B, "ba" the reverse.
+    Thesis erratum E20: the upsampling blocks go Cin -> Cin/2 (256 -> 128 -> 64), not Cin -> 2Cin.
+    """
+
+    config_class = CycleGANConfig
+    card_task = ("**Style matching** (DiscoGAN/CycleGAN generator): translate a shoe into a handbag of matching "
+                 "style, or back.")
+    card_architecture = "ResNet generator: 7x7 stem, 2 stride-2 convs, residual blocks, 2 transposed convs, tanh."
+    card_dataset = _DATASET
+    card_data_license = _LICENSE
+    card_pipeline_tag = "image-to-image"
+    extra_init_args = ("direction",)
+
+    def __init__(self, config: CycleGANConfig | dict | None = None, direction: str = "ab") -> None:
+        super().__init__()
+        self.config: CycleGANConfig = self._coerce_config(config)  # type: ignore[assignment]
+        if direction not in ("ab", "ba"):
+            raise ValueError(f"direction must be 'ab' or 'ba', got {direction!r}")
+        self.direction = direction
+        c = self.config
+        self.c_in, self.c_out = (c.channels_a, c.channels_b) if direction == "ab" else (c.channels_b, c.channels_a)
+        if c.generator == "unet":
+            self.net: nn.Module = UNet(self.c_in, self.c_out, c.g_base_channels, c.g_down,
+                                       stem_kernel=c.g_stem_kernel, norm=c.g_norm)
+        else:
+            k = c.g_stem_kernel
+            layers: list[nn.Module] = [
+                nn.Conv2d(self.c_in, c.g_base_channels, k, padding=k // 2, padding_mode="reflect"),
+                make_norm(c.g_norm, c.g_base_channels), nn.ReLU(),
+            ]
+            ch = c.g_base_channels
+            for _ in range(c.g_down):
+                layers += [nn.Conv2d(ch, 2 * ch, 3, stride=2, padding=1), make_norm(c.g_norm, 2 * ch), nn.ReLU()]
+                ch *= 2
+            layers += [ResnetBlock(ch, c.g_norm) for _ in range(c.g_residual_blocks)]
+            for _ in range(c.g_down):
+                layers += [nn.ConvTranspose2d(ch, ch // 2, 3, stride=2, padding=1, output_padding=1),
+                           make_norm(c.g_norm, ch // 2), nn.ReLU()]
+                ch //= 2
+            layers.append(nn.Conv2d(ch, self.c_out, k, padding=k // 2, padding_mode="reflect"))
+            self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = self.config.image_size
+        if x.ndim != 4 or x.shape[1] != self.c_in or tuple(x.shape[-2:]) != (h, w):
+            raise ValueError(f"input: expected (N, {self.c_in}, {h}, {w}), got {tuple(x.shape)}")
+        return torch.tanh(self.net(x))
+
+
+class CycleGANDiscriminator(HubModel, tags=["image-to-image", "cyclegan", "discogan", "discriminator"]):
+    """Unconditional PatchGAN of one domain: ``forward(x)`` -> (N, 1, H/16, W/16) raw LSGAN scores.
+
+    Thesis erratum E11: with base 64 the last projection is PJ 512->1 (1.55M parameters).
+    """
+
+    config_class = CycleGANConfig
+    card_task = "**Style matching** (DiscoGAN/CycleGAN): real/fake PatchGAN discriminator of one domain."
+    card_architecture = "PatchGAN: stride-2 conv + InstanceNorm + ReLU blocks, spectrally normalised 1x1 head."
+    card_dataset = _DATASET
+    card_data_license = _LICENSE
+    extra_init_args = ("domain",)
+
+    def __init__(self, config: CycleGANConfig | dict | None = None, domain: str = "a") -> None:
+        super().__init__()
+        self.config: CycleGANConfig = self._coerce_config(config)  # type: ignore[assignment]
+        if domain not in ("a", "b"):
+            raise ValueError(f"domain must be 'a' or 'b', got {domain!r}")
+        self.domain = domain
+        c = self.config
+        self.c_in = c.channels_a if domain == "a" else c.channels_b
+        self.net = PatchGANDiscriminator(self.c_in, c.d_base_channels, c.d_blocks, uf_stem=False,
+                                         negative_slope=c.d_negative_slope)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = self.config.image_size
+        if x.ndim != 4 or x.shape[1] != self.c_in or tuple(x.shape[-2:]) != (h, w):
+            raise ValueError(f"input: expected (N, {self.c_in}, {h}, {w}), got {tuple(x.shape)}")
+        return self.net(x)

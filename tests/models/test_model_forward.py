@@ -1,0 +1,210 @@
+"""Forward and backward of every preset on CPU; shapes, input checks and the PGPG stage coupling."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from fashion_gans.models import (
+    PGPGGenerator,
+    PixelDTGenerator,
+    StyleGANDiscriminator,
+    StyleGANGenerator,
+    build_models,
+    fade_in_alpha,
+    get_preset,
+    list_presets,
+)
+from fashion_gans.models.config import CycleGANConfig, PGPGConfig, PixelDTGANConfig, StyleGANConfig
+
+SMALL = [n for n in list_presets() if n.endswith("_small")]
+BIG = ["pgpg_thesis", "pgpg_256x176", "pixeldtgan_thesis", "cyclegan_thesis", "cyclegan_unet", "stylegan_thesis",
+       "stylegan2_128"]
+
+
+def test_every_preset_is_exercised():
+    assert set(SMALL) | set(BIG) == set(list_presets())
+
+
+def _step(cfg, batch):
+    """One forward of every network of ``cfg``, a summed loss, backward. Returns (models, outputs)."""
+    models = build_models(cfg)
+    for m in models.values():
+        m.train()
+    outs = {}
+    if isinstance(cfg, PGPGConfig):
+        h, w = cfg.image_size
+        src = torch.rand(batch, 3, h, w) * 2 - 1
+        pose = torch.rand(batch, cfg.pose_channels, h, w)
+        o = models["generator"](src, pose)
+        outs = {"coarse": o.coarse, "refined": o.refined, "d": models["discriminator"](src, o.refined)}
+        loss = o.coarse.abs().mean() + o.refined.abs().mean() + outs["d"].square().mean()
+    elif isinstance(cfg, PixelDTGANConfig):
+        person = torch.rand(batch, 3, *cfg.image_size) * 2 - 1
+        fake = models["generator"](person)
+        outs = {"fake": fake, "dr": models["disc_real"](fake), "da": models["disc_assoc"](person, fake)}
+        loss = fake.abs().mean() + outs["dr"].square().mean() + outs["da"].square().mean()
+    elif isinstance(cfg, CycleGANConfig):
+        a = torch.rand(batch, cfg.channels_a, *cfg.image_size) * 2 - 1
+        fake_b = models["gen_ab"](a)
+        rec_a = models["gen_ba"](fake_b)
+        outs = {"fake_b": fake_b, "rec_a": rec_a, "db": models["disc_b"](fake_b), "da": models["disc_a"](rec_a)}
+        loss = (rec_a - a).abs().mean() + outs["db"].square().mean() + outs["da"].square().mean()
+    else:
+        z = torch.randn(batch, cfg.z_dim)
+        img = models["generator"](z)
+        outs = {"img": img, "score": models["discriminator"](img)}
+        loss = outs["score"].mean() + img.square().mean()
+    loss.backward()
+    return models, outs
+
+
+def _check_grads(models, cfg):
+    for role, m in models.items():
+        params = dict(m.named_parameters())
+        with_grad = {n for n, p in params.items() if p.grad is not None}
+        for n in with_grad:
+            assert torch.isfinite(params[n].grad).all(), (role, n)
+        unused = set(params) - with_grad
+        if isinstance(cfg, StyleGANConfig) and cfg.version == 1 and role == "generator":
+            # Only the lower resolutions' toRGB layers are unused at full resolution with alpha = 1.
+            top = cfg.num_resolutions - 1
+            assert unused == {f"to_rgb.{i}.{p}" for i in range(top) for p in ("weight", "bias")}
+        elif isinstance(cfg, StyleGANConfig) and cfg.version == 1:
+            assert unused == {f"from_rgb.{i}.{p}" for i in range(cfg.num_resolutions - 1) for p in ("weight", "bias")}
+        else:
+            assert not unused, (role, sorted(unused)[:5])
+
+
+def _check_shapes(cfg, outs, batch):
+    if isinstance(cfg, PGPGConfig):
+        assert outs["refined"].shape == (batch, 3, *cfg.image_size)
+        assert outs["d"].shape == (batch, 1, *(math.ceil(s / 2**cfg.d_blocks) for s in cfg.image_size))
+        assert outs["refined"].abs().max() < 1
+    elif isinstance(cfg, PixelDTGANConfig):
+        assert outs["fake"].shape == (batch, 3, *cfg.image_size)
+        assert outs["dr"].shape == outs["da"].shape == (batch, 1, *(s // 16 for s in cfg.image_size))
+    elif isinstance(cfg, CycleGANConfig):
+        assert outs["fake_b"].shape == (batch, cfg.channels_b, *cfg.image_size)
+        assert outs["db"].shape == (batch, 1, *(s // 2**cfg.d_blocks for s in cfg.image_size))
+    else:
+        assert outs["img"].shape == (batch, 3, cfg.resolution, cfg.resolution)
+        assert outs["score"].shape == (batch, 1)
+    for v in outs.values():
+        assert torch.isfinite(v).all()
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_small_presets_forward_backward(name):
+    cfg = get_preset(name)
+    models, outs = _step(cfg, batch=4)
+    _check_shapes(cfg, outs, 4)
+    _check_grads(models, cfg)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", BIG)
+def test_big_presets_forward_backward_batch1(name):
+    cfg = get_preset(name)
+    batch = 2 if isinstance(cfg, StyleGANConfig) else 1  # 2: a minibatch-std group of 1 is degenerate
+    models, outs = _step(cfg, batch=batch)
+    _check_shapes(cfg, outs, batch)
+    _check_grads(models, cfg)
+
+
+def test_cyclegan_unet_generator_option():
+    cfg = get_preset("cyclegan_unet")
+    assert cfg.generator == "unet"
+    small = get_preset("cyclegan_small").replace(generator="unet", g_down=3)
+    models, outs = _step(small, batch=2)
+    _check_shapes(small, outs, 2)
+    _check_grads(models, small)
+    up = [m for m in models["gen_ab"].modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert not up  # bilinear upsampling, no transposed convs
+
+
+def test_pgpg_256x176_is_non_square_end_to_end():
+    cfg = get_preset("pgpg_256x176").replace(g1_base_channels=4, g1_bottleneck_channels=2, g2_base_channels=4,
+                                             d_base_channels=4)
+    g = PGPGGenerator(cfg).eval()
+    with torch.no_grad():
+        out = g(torch.zeros(1, 3, 256, 176), torch.zeros(1, 18, 256, 176))
+    assert out.refined.shape == (1, 3, 256, 176)
+    assert g.g1.unet.bottleneck.fc.in_features == 2 * 16 * 11
+    with pytest.raises(ValueError, match=r"image: expected \(N, 3, 256, 176\)"):
+        g(torch.zeros(1, 3, 176, 256), torch.zeros(1, 18, 176, 256))
+
+
+def test_input_checks_name_the_argument():
+    cfg = get_preset("pgpg_small")
+    g = PGPGGenerator(cfg)
+    with pytest.raises(ValueError, match=r"pose: expected \(1, 18, 64, 64\)"):
+        g(torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64))  # IUV given to a heatmap model
+    with pytest.raises(ValueError, match="person"):
+        PixelDTGenerator(get_preset("pixeldtgan_small"))(torch.zeros(1, 3, 32, 32))
+
+
+def test_pgpg_g1_is_frozen_in_g2_loss():
+    torch.manual_seed(0)
+    g = PGPGGenerator(get_preset("pgpg_small").replace(image_size=(32, 32)))
+    x, p = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 18, 32, 32)
+    out = g(x, p)
+    out.refined.mean().backward(retain_graph=True)
+    assert all(q.grad is None or not q.grad.any() for q in g.g1.parameters())
+    assert any(q.grad is not None and q.grad.any() for q in g.g2.parameters())
+    g.zero_grad(set_to_none=True)
+    out.coarse.mean().backward()
+    assert all(q.grad is None for q in g.g2.parameters())
+    assert any(q.grad is not None and q.grad.any() for q in g.g1.parameters())
+    # Without the freeze, G2's loss reaches G1 too.
+    g.zero_grad(set_to_none=True)
+    g(x, p, detach_coarse=False).refined.mean().backward()
+    assert any(q.grad is not None and q.grad.any() for q in g.g1.parameters())
+
+
+def test_pgpg_zero_difference_map_returns_the_coarse_image():
+    g = PGPGGenerator(get_preset("pgpg_small").replace(image_size=(32, 32))).eval()
+    with torch.no_grad():
+        g.g2.unet.head.weight.zero_()
+        g.g2.unet.head.bias.zero_()
+        out = g(torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 18, 32, 32))
+    assert torch.equal(out.diff, torch.zeros_like(out.diff))
+    assert torch.allclose(out.refined, out.coarse)
+
+
+def test_pgpg_dropout_only_in_first_half_of_g2_encoder():
+    g = PGPGGenerator(get_preset("pgpg_thesis").replace(g1_bottleneck_channels=0, g1_base_channels=4,
+                                                        g2_base_channels=4))
+    has_dropout = [any(isinstance(m, torch.nn.Dropout2d) for m in blk.modules()) for blk in g.g2.unet.down]
+    assert has_dropout == [True, True, True, False, False, False]
+    assert not any(isinstance(m, torch.nn.Dropout2d) for m in g.g1.modules())
+
+
+def test_stylegan_progressive_levels_and_fade_in():
+    cfg = get_preset("stylegan_small")
+    g, d = StyleGANGenerator(cfg).eval(), StyleGANDiscriminator(cfg).eval()
+    z = torch.randn(4, cfg.z_dim)
+    with torch.no_grad():
+        for level in range(cfg.num_resolutions):
+            res = 4 * 2**level
+            img = g(z, level=level, alpha=0.3, noise_mode="const")
+            assert img.shape == (4, 3, res, res)
+            assert d(img, level=level, alpha=0.3).shape == (4, 1)
+        # alpha = 0 shows only the previous resolution's output, upsampled; alpha = 1 only the new block's.
+        lvl = 2
+        old = torch.nn.functional.interpolate(g(z, level=lvl - 1, noise_mode="const"), scale_factor=2,
+                                              mode="bilinear", align_corners=False)
+        assert torch.allclose(g(z, level=lvl, alpha=0.0, noise_mode="const"), old, atol=1e-6)
+        new = g(z, level=lvl, alpha=1.0, noise_mode="const")
+        half = g(z, level=lvl, alpha=0.5, noise_mode="const")
+        assert torch.allclose(half, (old + new) / 2, atol=1e-5)
+    with pytest.raises(ValueError, match="level"):
+        g(z, level=cfg.num_resolutions)
+    with pytest.raises(ValueError, match=r"images: expected \(N, 3, 8, 8\)"):
+        d(torch.zeros(2, 3, 16, 16), level=1)
+    alphas = [fade_in_alpha(s, 100) for s in range(0, 101, 10)]
+    assert alphas[0] == 0.0 and alphas[-1] == 1.0
+    assert all(a < b for a, b in zip(alphas, alphas[1:]))
+    assert abs(fade_in_alpha(50, 100) - 0.5) < 1e-9  # sigmoid-shaped, symmetric around the middle
