@@ -84,7 +84,8 @@ def _human(nbytes: int) -> str:
 
 
 def run_synthetic(args: argparse.Namespace) -> int:
-    from fashion_gans.data.inshop import InShopWriteConfig, atomic_directory, write_synthetic_inshop
+    from fashion_gans.data.inshop import InShopWriteConfig, write_synthetic_inshop
+    from fashion_gans.data.io import atomic_directory
     from fashion_gans.data.lookbook import LookBookWriteConfig, write_synthetic_lookbook
     from fashion_gans.data.synthetic import SyntheticWorld
 

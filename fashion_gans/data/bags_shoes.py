@@ -28,8 +28,9 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
-from .fisb import hash_split
 from .io import DataError, array_to_tensor, atomic_path
+from .sources import HubImageRows, LazyH5Array
+from .splits import hash_split
 
 __all__ = [
     "BAGS_FILE",
@@ -78,10 +79,14 @@ def __getattr__(name: str):
 class UnpairedPartners:
     """Per-epoch pairing of two unpaired domains of sizes ``n_a`` and ``n_b``.
 
-    The pairing is ``max(n_a, n_b)`` long.  The larger domain is visited once in index order (the data
-    loader shuffles); the smaller one through concatenated random permutations drawn from
-    ``(seed, epoch)``, so each of its images appears ``floor`` or ``ceil`` of ``L / n`` times per epoch
-    and the partners change between epochs.  Deterministic in ``(seed, epoch)``.
+    The pairing is ``L = max(n_a, n_b)`` long.  The first domain is visited in index order when it is the
+    larger one (the data loader shuffles); the second domain, and a smaller first domain, through
+    concatenated random permutations drawn from ``(seed, epoch)``, so each of their images appears
+    ``floor`` or ``ceil`` of ``L / n`` times per epoch and the partners change between epochs, also when
+    both domains have the same size.  Deterministic in ``(seed, epoch)``.
+
+    Thesis erratum: the thesis paired item ``i`` with ``(a[i % n_a], b[i % n_b])``, so every image kept
+    the same partner in every epoch.
     """
 
     def __init__(self, n_a: int, n_b: int, seed: int = 0) -> None:
@@ -98,16 +103,18 @@ class UnpairedPartners:
         if epoch == self._epoch:
             return
         rng = np.random.default_rng([self.seed, epoch, 0x5B1E])
-        self._a = self._cover(self.n_a, rng)
-        self._b = self._cover(self.n_b, rng)
+        self._a = self._cover(self.n_a, rng, in_order=True)
+        # The second domain is always drawn, also when it is as large as the first (equal sizes would
+        # otherwise pair a[i] with b[i] in every epoch).
+        self._b = self._cover(self.n_b, rng, in_order=False)
         self._epoch = epoch
 
     @property
     def epoch(self) -> int:
         return int(self._epoch or 0)
 
-    def _cover(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        if n == self.length:
+    def _cover(self, n: int, rng: np.random.Generator, in_order: bool) -> np.ndarray:
+        if in_order and n == self.length:
             return np.arange(n, dtype=np.int64)
         reps = -(-self.length // n)
         return np.concatenate([rng.permutation(n) for _ in range(reps)])[: self.length]
@@ -290,7 +297,8 @@ def _resize(img: np.ndarray, size: int) -> np.ndarray:
 
 
 class _H5Images:
-    """Lazily opened, fork-safe view of one validated ``imgs`` array (or an in-memory array)."""
+    """The images of one validated ``imgs`` array (fork-safe, see :class:`LazyH5Array`); ``get(k)`` reads
+    the ``k``-th image of ``indices``."""
 
     def __init__(self, path: Path, indices: np.ndarray, in_memory: bool) -> None:
         self.path = path
@@ -299,45 +307,15 @@ class _H5Images:
         self.image_size = int(arr.shape[1])
         if f is not None:
             f.close()
-            self._array = None
-        else:
-            self._array = arr
+        self._imgs = LazyH5Array(path, H5_KEY, arr if f is None else None)
         self.indices = indices
-        self._file = None
-        self._pid = None
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def get(self, k: int) -> tuple[np.ndarray, int]:
         index = int(self.indices[k])
-        if self._array is not None:
-            return self._array[index], index
-        if self._file is None or self._pid != os.getpid():
-            self._file, data = read_imgs_file(self.path)
-            self._data = data
-            self._pid = os.getpid()
-        return self._data[index], index
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_file"] = None
-        state.pop("_data", None)
-        return state
-
-
-class _RowsImages:
-    """Images held by a Hugging Face dataset: ``get(k)`` reads row ``rows[k]``."""
-
-    def __init__(self, ds, rows: np.ndarray, indices: np.ndarray) -> None:
-        self.ds, self.rows, self.indices = ds, rows, indices
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def get(self, k: int) -> tuple[np.ndarray, int]:
-        image = self.ds[int(self.rows[k])]["image"].convert("RGB")
-        return np.array(image, dtype=np.uint8), int(self.indices[k])
+        return self._imgs[index], index
 
 
 class BagsShoesDataset(Dataset):
@@ -392,7 +370,8 @@ class BagsShoesDataset(Dataset):
         """The same dataset read from a Hugging Face dataset written from :func:`iter_hf_records`."""
         from .hf import load_hf_split
 
-        ds = load_hf_split(repo_id_or_path, split, revision=revision, cache_dir=cache_dir)
+        ds = load_hf_split(repo_id_or_path, split, revision=revision, cache_dir=cache_dir,
+                           required_columns=_hf_features())
         cols = ds.select_columns(["domain", "index"])[:]
         domains = np.asarray(cols["domain"])
         indices = np.asarray(cols["index"], dtype=np.int64)
@@ -400,7 +379,7 @@ class BagsShoesDataset(Dataset):
         for d in range(len(DOMAINS)):
             rows = np.flatnonzero(domains == d)
             rows = rows[np.argsort(indices[rows], kind="stable")]
-            parts.append(_RowsImages(ds, rows, indices[rows]))
+            parts.append(HubImageRows(ds, rows, indices[rows]))
         self = cls.__new__(cls)
         self._init(parts[0], parts[1], split, size, seed)
         return self

@@ -173,7 +173,8 @@ def _class_ids(classes: Iterable[int | str] | None) -> tuple[int, ...] | None:
 def _hf_arrays(repo_id_or_path, split, revision, cache_dir) -> tuple[np.ndarray, np.ndarray]:
     from .hf import load_hf_split
 
-    ds = load_hf_split(repo_id_or_path, split, revision=revision, cache_dir=cache_dir)
+    ds = load_hf_split(repo_id_or_path, split, revision=revision, cache_dir=cache_dir,
+                       required_columns=("image", "label"))
     labels = np.asarray(ds.select_columns(["label"])[:]["label"], dtype=np.int64)
     images = np.stack([np.asarray(row["image"].convert("L"), dtype=np.uint8) for row in ds])
     return images, labels

@@ -23,9 +23,9 @@ FISB has no identities or official split, so the split is a deterministic hash o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from .io import DataError, array_to_tensor, atomic_path
+from .sources import HubImageRows, LazyH5Array
+from .splits import hash_split
 
 __all__ = [
     "FISB_FILE",
@@ -50,6 +52,8 @@ __all__ = [
     "render_synthetic_fisb",
     "write_synthetic_fisb",
     "load_fisb_attributes",
+    "user_cache_dir",
+    "fallback_cache_dir",
     "FISBDataset",
     "iter_hf_records",
 ]
@@ -58,7 +62,6 @@ FISB_FILE = "G2.h5"
 CROPS_FILE = "crops.json"
 BACKGROUNDS_FILE = "backgrounds.json"
 ATTRIBUTES_FILE = "synthetic_attributes.json"
-SPLITS = ("train", "test", "all")
 
 # The thesis' neutral-band test: sum over channels of (max - min) < 0.1 on [0, 1] data.
 NEUTRAL_TOLERANCE = 0.1
@@ -91,31 +94,6 @@ def __getattr__(name: str):
     if name == "HF_FEATURES":
         return _hf_features()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# --------------------------------------------------------------------------------------------- splits
-
-
-def hash_split(n: int, split: str, test_fraction: float = 0.1, *, salt: str = "") -> np.ndarray:
-    """Boolean mask over ``range(n)``: which indices belong to ``split`` ("train", "test" or "all").
-
-    A SplitMix64 hash of (index, salt) decides, so the split is deterministic, needs no stored list, is
-    stable when images are appended, and "train" and "test" are disjoint and cover every index.
-    """
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
-    if not 0.0 <= test_fraction <= 1.0:
-        raise ValueError(f"test_fraction must be in [0, 1], got {test_fraction}")
-    if split == "all":
-        return np.ones(n, dtype=bool)
-    with np.errstate(over="ignore"):
-        z = np.arange(n, dtype=np.uint64) + np.uint64(zlib.crc32(salt.encode()) << 20) + np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-    u = (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
-    is_test = u < test_fraction
-    return is_test if split == "test" else ~is_test
 
 
 # --------------------------------------------------------------------------------------------- decoding
@@ -354,7 +332,7 @@ def load_fisb_attributes(path: str | os.PathLike) -> dict[int, dict[str, Any]]:
 
 
 class _H5Source:
-    """Lazily opened (fork-safe) FISB ``G2.h5``; ``get(i)`` decodes image ``i``."""
+    """The FISB ``G2.h5``, validated once; ``get(i)`` decodes image ``i`` (fork-safe, see :class:`LazyH5Array`)."""
 
     def __init__(self, path: Path, in_memory: bool = False) -> None:
         import h5py
@@ -378,31 +356,19 @@ class _H5Source:
                 self.n = int(ih.shape[0])
                 self.shape = (int(ih.shape[3]), int(ih.shape[2]))  # (H, W)
                 self.ih_mean = mean[()].astype(np.float64)
-                self._array = ih[()] if in_memory else None
+                self._ih = LazyH5Array(path, "ih", ih[()] if in_memory else None)
         except OSError as exc:
             raise DataError(f"{path}: not a readable hdf5 file ({exc})") from exc
         self.mean_max = float(self.ih_mean.max())
-        self._file = None
-        self._pid = None
 
     def __len__(self) -> int:
         return self.n
 
-    def _ih(self):
-        if self._array is not None:
-            return self._array
-        if self._file is None or self._pid != os.getpid():
-            import h5py
-
-            self._file = h5py.File(self.path, "r")
-            self._pid = os.getpid()
-        return self._file["ih"]
-
     def get(self, i: int) -> np.ndarray:
-        return decode_fisb_image(self._ih()[i], self.ih_mean, self.mean_max)
+        return decode_fisb_image(self._ih[i], self.ih_mean, self.mean_max)
 
     def iter_all(self, chunk: int = 256) -> Iterator[tuple[int, np.ndarray]]:
-        ih = self._ih()
+        ih = self._ih.data()
         for start in range(0, self.n, chunk):
             block = ih[start : start + chunk]
             for j in range(block.shape[0]):
@@ -411,11 +377,6 @@ class _H5Source:
     def fingerprint(self) -> dict[str, Any]:
         st = self.path.stat()
         return {"file": self.path.name, "bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "count": self.n}
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_file"] = None
-        return state
 
 
 def _read_cache(path: Path, fingerprint: dict[str, Any], key: str):
@@ -439,36 +400,82 @@ def _scrape(source: _H5Source) -> tuple[list[dict[str, int]], dict[str, list[int
     return crops, groups
 
 
-def _scrape_cached(source: _H5Source, cache_dir: Path) -> tuple[list[dict[str, int]], list[str]]:
+def user_cache_dir() -> Path:
+    """The per-user cache folder of this project: ``$XDG_CACHE_HOME/fashion-gans`` (else ``~/.cache/fashion-gans``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "fashion-gans"
+
+
+def fallback_cache_dir(h5_path: str | os.PathLike) -> Path:
+    """Where the scraper caches of ``h5_path`` go when its own folder is read-only:
+    ``user_cache_dir()/fisb/<hash of the file's absolute path>``."""
+    digest = hashlib.sha1(str(Path(h5_path).resolve()).encode()).hexdigest()[:16]
+    return user_cache_dir() / "fisb" / digest
+
+
+def _writable_dir(folder: Path) -> bool:
+    """Whether files can be created in ``folder`` (or in its nearest existing parent, if it does not exist)."""
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            return False
+        probe = probe.parent
+    return probe.is_dir() and os.access(probe, os.W_OK | os.X_OK)
+
+
+def _write_caches(cache_dir: Path, fp: dict[str, Any], crops, groups) -> None:
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(cache_dir / CROPS_FILE) as tmp:
+        tmp.write_text(json.dumps({"source": fp, "crops": crops}), encoding="utf-8")
+    with atomic_path(cache_dir / BACKGROUNDS_FILE) as tmp:
+        tmp.write_text(json.dumps({"source": fp, "backgrounds": groups}), encoding="utf-8")
+
+
+def _scrape_cached(source: _H5Source, cache_dir: Path) -> tuple[list[dict[str, int]], list[str], Path]:
+    """Crop bounds and backgrounds from the caches in ``cache_dir`` (or the user cache fallback), else scraped
+    and cached.  A read-only ``cache_dir`` (e.g. a shared dataset folder) falls back to
+    :func:`fallback_cache_dir`.  Returns ``(crops, backgrounds, folder the caches are in)``."""
     fp = source.fingerprint()
-    crops_path, bg_path = cache_dir / CROPS_FILE, cache_dir / BACKGROUNDS_FILE
-    crops = _read_cache(crops_path, fp, "crops")
-    groups = _read_cache(bg_path, fp, "backgrounds")
-    if crops is None or groups is None or len(crops) != len(source):
+    fallback = fallback_cache_dir(source.path)
+    crops = groups = None
+    used = cache_dir
+    for folder in (cache_dir, fallback):
+        crops = _read_cache(folder / CROPS_FILE, fp, "crops")
+        groups = _read_cache(folder / BACKGROUNDS_FILE, fp, "backgrounds")
+        if crops is not None and groups is not None and len(crops) == len(source):
+            used = folder
+            break
+    else:
         crops, groups = _scrape(source)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_path(crops_path) as tmp:
-            tmp.write_text(json.dumps({"source": fp, "crops": crops}), encoding="utf-8")
-        with atomic_path(bg_path) as tmp:
-            tmp.write_text(json.dumps({"source": fp, "backgrounds": groups}), encoding="utf-8")
+        targets = [cache_dir, fallback] if _writable_dir(cache_dir) else [fallback]
+        errors = []
+        for folder in targets:
+            try:
+                _write_caches(folder, fp, crops, groups)
+                used = folder
+                break
+            except OSError as exc:  # read-only despite the permission bits (e.g. a read-only mount)
+                errors.append(f"{folder} ({exc.__class__.__name__}: {exc})")
+        else:
+            raise DataError(f"{source.path}: cannot write the scraper caches {CROPS_FILE}/{BACKGROUNDS_FILE} "
+                            f"to {cache_dir} nor to {fallback}: " + "; ".join(errors))
     backgrounds = [""] * len(source)
     for colour, indices in groups.items():
         for i in indices:
             backgrounds[int(i)] = colour
     if any(not b for b in backgrounds):
-        raise DataError(f"{bg_path}: does not cover every image of {source.path}")
-    return crops, backgrounds
+        raise DataError(f"{used / BACKGROUNDS_FILE}: does not cover every image of {source.path}")
+    return crops, backgrounds, used
 
 
-class _RowsSource:
-    """Decoded images held by a Hugging Face dataset; ``get(i)`` reads the row of FISB index ``i``."""
+class _HubSource(HubImageRows):
+    """Decoded FISB images held by a Hugging Face dataset; ``get(i)`` reads the image of FISB index ``i``."""
 
     def __init__(self, ds, indices: np.ndarray) -> None:
-        self.ds = ds
-        self.row_of = {int(ix): r for r, ix in enumerate(indices)}
+        super().__init__(ds, np.arange(len(indices)), indices)
 
-    def get(self, i: int) -> np.ndarray:
-        return np.array(self.ds[self.row_of[i]]["image"].convert("RGB"), dtype=np.uint8)
+    def get(self, i: int) -> np.ndarray:  # type: ignore[override] - FISB sources are read by index
+        return self.get_index(i)
 
 
 class FISBDataset(Dataset):
@@ -478,7 +485,8 @@ class FISBDataset(Dataset):
     (the thesis trained on ``"#f0f0f0"``); ``None`` keeps all.  ``crop``: apply the per-image crop
     bounds and resize back to ``size`` (bicubic).  Crop bounds and background colours are computed on
     first use and cached as ``crops.json`` and ``backgrounds.json`` in ``cache_dir`` (default: next to the
-    ``.h5``), keyed by the file's size and modification time.  ``split``: "train", "test" (a
+    ``.h5``; when that folder is read-only, :func:`fallback_cache_dir` under ``$XDG_CACHE_HOME``), keyed by
+    the file's size and modification time; ``self.cache_dir`` is the folder used.  ``split``: "train", "test" (a
     ``test_fraction`` share by index hash) or "all".
 
     Thesis erratum: the thesis' loader ended with ``clamp(0, 1)`` after normalising to ``[-1, 1]``,
@@ -501,7 +509,9 @@ class FISBDataset(Dataset):
         if path.is_dir():
             path = path / FISB_FILE
         source = _H5Source(path, in_memory=in_memory)
-        crops, backgrounds = _scrape_cached(source, Path(cache_dir) if cache_dir is not None else path.parent)
+        crops, backgrounds, self.cache_dir = _scrape_cached(
+            source, Path(cache_dir) if cache_dir is not None else path.parent
+        )
         self.path = path
         self._init(source, np.arange(len(source)), crops, backgrounds, split, size, min_background, crop, test_fraction)
 
@@ -535,7 +545,8 @@ class FISBDataset(Dataset):
         (whose split already is ``split``; crop bounds and backgrounds come from its columns)."""
         from .hf import load_hf_split
 
-        ds = load_hf_split(repo_id_or_path, split, revision=revision, cache_dir=cache_dir)
+        ds = load_hf_split(repo_id_or_path, split, revision=revision, cache_dir=cache_dir,
+                           required_columns=_hf_features())
         cols = ds.select_columns(["index", "background", "h_from", "h_until", "w_from", "w_until"])[:]
         indices = np.asarray(cols["index"], dtype=np.int64)
         crops = [
@@ -544,7 +555,8 @@ class FISBDataset(Dataset):
         ]
         self = cls.__new__(cls)
         self.path = Path(str(repo_id_or_path))
-        self._init(_RowsSource(ds, indices), indices, crops, list(cols["background"]), "all", size,
+        self.cache_dir = None
+        self._init(_HubSource(ds, indices), indices, crops, list(cols["background"]), "all", size,
                    min_background, crop, 0.0)
         self.split = split
         return self

@@ -27,13 +27,11 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .io import DataError
+from .io import DataError, atomic_directory
 
 __all__ = [
     "DEFAULT_SHARD_SIZE",
@@ -149,9 +147,7 @@ def write_hf_dataset(
         raise ValueError("card must be the Markdown body only; the YAML front matter is generated")
 
     expected = set(features)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
+    with atomic_directory(path, overwrite=overwrite) as tmp:
         data_dir = tmp / "data"
         data_dir.mkdir()
         split_sizes: dict[str, int] = {}
@@ -188,18 +184,6 @@ def write_hf_dataset(
             list(splits), features, license, task_categories, pretty_name, tags, split_sizes
         ) + "\n" + card.strip() + "\n"
         (tmp / "README.md").write_text(readme, encoding="utf-8")
-
-        if path.exists():
-            backup = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            backup.rmdir()
-            os.replace(path, backup)
-            os.replace(tmp, path)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 
@@ -320,11 +304,14 @@ def load_hf_split(
     *,
     cache_dir: str | os.PathLike | None = None,
     token: str | None = None,
+    required_columns: Iterable[str] | None = None,
 ):
     """Load one split as a :class:`datasets.Dataset` from a local directory or a Hub repo id.
 
-    ``cache_dir`` is the ``datasets`` Arrow cache (default: its own).  A missing split, an empty split
-    or a corrupt shard raises :class:`DataError` naming the directory or file.
+    ``cache_dir`` is the ``datasets`` Arrow cache (default: its own).  ``required_columns`` (names, or a
+    :class:`datasets.Features`) are the columns the caller reads: a split without one of them is not the
+    dataset the caller expects.  A missing split, an empty split, a corrupt shard or missing columns
+    raise :class:`DataError` naming the repo or directory (and the columns missing and found).
     """
     import datasets
 
@@ -348,6 +335,12 @@ def load_hf_split(
             )
     except Exception as exc:  # noqa: BLE001
         raise DataError(f"{root}: could not load split {split!r} ({exc.__class__.__name__}: {exc})") from exc
+    if required_columns is not None:
+        missing = [c for c in required_columns if c not in ds.column_names]
+        if missing:
+            name = repo_id_or_path if str(repo_id_or_path) == str(root) else f"{repo_id_or_path} ({root})"
+            raise DataError(f"{name}: split {split!r} lacks the columns {missing}; columns found: "
+                            f"{sorted(ds.column_names)} (not the dataset this loader reads)")
     return ds
 
 

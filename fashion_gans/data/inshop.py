@@ -18,20 +18,16 @@ The PATN flattened name of ``img/WOMEN/Blouses_Shirts/id_00000001/02_1_front.jpg
 cut from each side (in general: scaled to height 256, centred, cropped to width 176).
 
 Splits are always disjoint by product id. The thesis split its pair list at random (90/10, seed 42), so the same
-product appeared in training and test; that is not reproduced here.
+product appeared in training and test; that is not reproduced here. Without the partition file an exact share of the
+products (``test_percent``) is chosen by a seeded hash of the product id (:func:`inshop_product_splits`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
 import re
-import shutil
-import tempfile
-import warnings
-import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +35,19 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFilter, UnidentifiedImageError
+from PIL import Image
 
-from .io import DataError, array_to_tensor, load_image, save_image
+from .io import (
+    IMAGE_CHECKS,
+    DataError,
+    array_to_tensor,
+    atomic_directory,
+    find_unreadable_images,
+    load_image,
+    save_image,
+)
+from .pose import keypoints_to_body_mask, keypoints_to_heatmaps, scale_keypoints, visible_joints
+from .splits import product_split
 
 __all__ = [
     "PATN_SIZE",
@@ -68,7 +74,7 @@ __all__ = [
     "resize_crop",
     "map_keypoints",
     "unmap_keypoints",
-    "keypoints_to_body_mask",
+    "inshop_product_splits",
 ]
 
 #: (H, W) of the PATN protocol images, in whose pixel frame the annotation CSVs give keypoints.
@@ -222,7 +228,8 @@ def _parse_coords(text: str, path: Path, lineno: int, what: str) -> list[float]:
 def read_patn_annotations(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """``fasion-resize-annotation-*.csv`` -> {flattened name: (18, 2) float32 (x, y) in the 256x176 frame}.
 
-    Missing joints (-1 in either coordinate) are (-1, -1).
+    Missing joints (-1 in either coordinate) are (-1, -1). Any other coordinate outside the 256x176 frame
+    (negative, or beyond its last row/column) is a :class:`DataError` naming the file, line and joint.
     """
     path = Path(path)
     if not path.is_file():
@@ -243,7 +250,14 @@ def read_patn_annotations(path: str | os.PathLike) -> dict[str, np.ndarray]:
         ys = _parse_coords(fields[1], path, lineno, "keypoints_y")
         xs = _parse_coords(fields[2], path, lineno, "keypoints_x")
         kp = np.stack([np.asarray(xs, np.float32), np.asarray(ys, np.float32)], axis=1)
-        kp[(kp < 0).any(axis=1)] = -1.0
+        missing = kp == -1.0
+        limit = np.array([PATN_SIZE[1] - 1, PATN_SIZE[0] - 1], np.float32)  # (x, y) of the last column/row
+        outside = ~missing & ((kp < 0) | (kp > limit))
+        if outside.any():
+            j = int(np.flatnonzero(outside.any(axis=1))[0])
+            raise DataError(f"{path}, line {lineno}: joint {j} of {name} at (x, y) = {kp[j].tolist()} lies outside "
+                            f"the {PATN_SIZE[0]}x{PATN_SIZE[1]} PATN frame (-1 marks a missing joint)")
+        kp[missing.any(axis=1)] = -1.0
         out[name] = kp
     return out
 
@@ -308,15 +322,14 @@ def resize_crop(image: Image.Image, out_hw: tuple[int, int], resample: int = Ima
 def map_keypoints(kp: np.ndarray, src_hw: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
     """Keypoints (18, 2) (x, y) of an image of ``src_hw`` -> the frame of :func:`resize_crop` to ``out_hw``.
 
-    Joints that are missing or fall outside the crop become (-1, -1).
+    The resize follows :func:`~fashion_gans.data.pose.scale_keypoints` (pixel centres aligned), then the crop
+    offset is subtracted. Joints that are missing or fall outside the crop become (-1, -1).
     """
     kp = np.asarray(kp, np.float32)
-    H, W = src_hw
     h, w = out_hw
     (rh, rw), (top, left) = _cover(src_hw, out_hw)
-    scale = np.array([rw / W, rh / H], np.float32)
-    out = (kp + 0.5) * scale - 0.5 - np.array([left, top], np.float32)
-    bad = (kp < 0).any(axis=1) | (out[:, 0] < -0.5) | (out[:, 1] < -0.5) | (out[:, 0] > w - 0.5) | (out[:, 1] > h - 0.5)
+    out = scale_keypoints(kp, src_hw, (rh, rw)) - np.array([left, top], np.float32)
+    bad = ~visible_joints(kp) | (out[:, 0] < -0.5) | (out[:, 1] < -0.5) | (out[:, 0] > w - 0.5) | (out[:, 1] > h - 0.5)
     out = np.clip(out, 0, [w - 1, h - 1]).astype(np.float32)
     out[bad] = -1.0
     return out
@@ -325,84 +338,16 @@ def map_keypoints(kp: np.ndarray, src_hw: tuple[int, int], out_hw: tuple[int, in
 def unmap_keypoints(kp: np.ndarray, src_hw: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
     """Inverse of :func:`map_keypoints`: keypoints in the ``out_hw`` crop -> the frame of the ``src_hw`` image."""
     kp = np.asarray(kp, np.float32)
-    H, W = src_hw
     (rh, rw), (top, left) = _cover(src_hw, out_hw)
-    scale = np.array([rw / W, rh / H], np.float32)
-    out = ((kp + np.array([left, top], np.float32) + 0.5) / scale - 0.5).astype(np.float32)
-    out[(kp < 0).any(axis=1)] = -1.0
+    vis = visible_joints(kp)
+    uncropped = np.where(vis[:, None], kp + np.array([left, top], np.float32), -1.0).astype(np.float32)
+    out = scale_keypoints(uncropped, (rh, rw), src_hw).astype(np.float32)
+    out[~vis] = -1.0
     return out
-
-
-def _limbs() -> tuple[tuple[int, int], ...]:
-    try:
-        from .pose import OPENPOSE18_LIMBS
-
-        return tuple(OPENPOSE18_LIMBS)
-    except ImportError:  # pragma: no cover - pose utilities are part of the package
-        return ((1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (1, 8), (8, 9), (9, 10), (1, 11), (11, 12),
-                (12, 13), (1, 0), (0, 14), (14, 16), (0, 15), (15, 17))
-
-
-def keypoints_to_body_mask(kp: np.ndarray, size: tuple[int, int], width: float | None = None) -> np.ndarray:
-    """A body-shaped uint8 {0,1} mask (H, W) from keypoints: the skeleton drawn thick, the torso filled, dilated.
-
-    Used for the mask-weighted L1 when no DensePose IUV map exists (the PGPG paper derives its mask the same way).
-    """
-    h, w = size
-    kp = np.asarray(kp, np.float32)
-    width = width if width is not None else max(2.0, h / 10.0)
-    canvas = Image.new("L", (w, h), 0)
-    draw = ImageDraw.Draw(canvas)
-    vis = ~(kp < 0).any(axis=1)
-    for a, b in _limbs():
-        if vis[a] and vis[b]:
-            draw.line([tuple(kp[a]), tuple(kp[b])], fill=1, width=int(round(width)))
-    r = width / 2
-    for x, y in kp[vis]:
-        draw.ellipse([x - r, y - r, x + r, y + r], fill=1)
-    torso = [j for j in (2, 5, 11, 8) if vis[j]]  # r_shoulder, l_shoulder, l_hip, r_hip
-    if len(torso) >= 3:
-        draw.polygon([tuple(kp[j]) for j in torso], fill=1)
-    if 0 in np.flatnonzero(vis):  # head
-        hr = width
-        x, y = kp[0]
-        draw.ellipse([x - hr, y - hr, x + hr, y + hr], fill=1)
-    k = max(3, int(round(width / 2)) | 1)
-    canvas = canvas.filter(ImageFilter.MaxFilter(k))
-    return np.asarray(canvas, np.uint8)
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # Writer
-
-
-@contextlib.contextmanager
-def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary folder next to ``path``; on success rename it onto ``path``.
-
-    On an exception the temporary folder is removed and ``path`` is untouched. With ``overwrite`` an existing
-    ``path`` is replaced (moved aside first, deleted after the rename); otherwise it is an error.
-    """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: already exists")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        yield tmp
-        umask = os.umask(0o022)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the dataset folder should not be
-        old = None
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            os.replace(path, old / "previous")
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 @dataclass(frozen=True)
@@ -650,18 +595,12 @@ class _Record:
     keypoints_frame: str = "image"  # "image": pixels of this image; "patn": the 256x176 frame
 
 
-def _product_split(item_id: str, test_percent: float) -> str:
-    return "test" if zlib.crc32(item_id.encode()) % 10000 < test_percent * 100 else "train"
-
-
-def _check_readable(path: Path) -> str | None:
-    """Cheap check (header + structure, no full decode). Returns the problem, or None."""
-    try:
-        with Image.open(path) as img:
-            img.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        return f"{exc.__class__.__name__}: {exc}"
-    return None
+def inshop_product_splits(item_ids: Iterable[str], test_percent: float) -> dict[str, str]:
+    """Product id -> "train"/"test" for a release without ``Eval/list_eval_partition.txt``: exactly
+    ``round(test_percent / 100 * n)`` of the ``n`` products (at least one in each split when ``n >= 2``),
+    chosen by a seeded hash of the product id. Pass every product id of the release, so that every loader
+    (pose pairs, single images, the LookBook augmentation) agrees."""
+    return product_split(item_ids, test_percent / 100.0, salt="deepfashion-inshop")
 
 
 class _PoseRecords:
@@ -722,8 +661,6 @@ class _PoseRecords:
             # IUV as uint8/255 in [0, 1] (channel 0: part index I, 1-2: U, V), like heatmaps a non-image condition.
             out["pose"] = torch.from_numpy(np.ascontiguousarray(iuv)).permute(2, 0, 1).float().div_(255.0)
         else:
-            from .pose import keypoints_to_heatmaps
-
             out["pose"] = torch.from_numpy(
                 np.ascontiguousarray(keypoints_to_heatmaps(kp, (h, w), sigma=self.heatmap_sigma), np.float32)
             )
@@ -765,8 +702,9 @@ class InShopPoseDataset(torch.utils.data.Dataset, _PoseRecords):
     height 256 (the PATN value), scaled with the output height. ``views`` leaves out ``additional`` by default:
     most of those images show details or the garment alone (thesis §2.2).
 
-    Images that cannot be opened are found when the dataset is built (``check_images="header"``, cheap; ``"none"``
-    skips the check): pairs that use them are dropped, counted in ``n_corrupt_images``/``n_skipped_pairs`` and one
+    Images that cannot be opened are found when the dataset is built (``check_images="header"``: header, structure
+    and the end-of-file marker, so truncated JPEG/PNG files are found without decoding; ``"decode"``: a full
+    decode; ``"none"`` skips the check): pairs that use them are dropped, counted in ``n_corrupt_images``/``n_skipped_pairs`` and one
     warning gives the count. More than ``max_corrupt_fraction`` of the images bad is a :class:`DataError`. An image
     that still fails to decode when read raises :class:`DataError` naming it; a wrong tensor is never returned.
     """
@@ -792,8 +730,8 @@ class InShopPoseDataset(torch.utils.data.Dataset, _PoseRecords):
             raise ValueError(f"pose_encoding must be 'heatmap' or 'iuv', got {pose_encoding!r}")
         if protocol not in ("auto", "patn", "thesis"):
             raise ValueError(f"protocol must be 'auto', 'patn' or 'thesis', got {protocol!r}")
-        if check_images not in ("header", "none"):
-            raise ValueError(f"check_images must be 'header' or 'none', got {check_images!r}")
+        if check_images not in IMAGE_CHECKS:
+            raise ValueError(f"check_images must be one of {IMAGE_CHECKS}, got {check_images!r}")
         self.size = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
         self.split = split
         self.pose_encoding = pose_encoding
@@ -820,8 +758,8 @@ class InShopPoseDataset(torch.utils.data.Dataset, _PoseRecords):
                 self._records, pairs = self._index_patn()
             else:
                 self._records, pairs = self._index_thesis(test_percent)
-            if check_images == "header":
-                pairs = self._drop_corrupt(pairs, max_corrupt_fraction)
+            if check_images != "none":
+                pairs = self._drop_corrupt(pairs, check_images, max_corrupt_fraction)
         self.pairs: list[tuple[int, int]] = pairs
 
     # -- indexing ------------------------------------------------------------------------------------------------
@@ -858,9 +796,13 @@ class InShopPoseDataset(torch.utils.data.Dataset, _PoseRecords):
                     p = by_name.get(name)
                     if p is None:
                         raise DataError(f"{pair_file}, line {lineno}: image {name} is not in {_img_dir(self.root)}")
+                    if name not in annotations:
+                        # Checked here, not when the item is read: the PATN protocol annotates every paired image.
+                        raise DataError(f"{pair_file}, line {lineno}: image {name} has no keypoint row in "
+                                        f"{self.root / ANNOTATION_FILES['train']} or "
+                                        f"{self.root / ANNOTATION_FILES['test']}")
                     rec = self._make_record(p)
-                    if name in annotations:
-                        rec.keypoints, rec.keypoints_frame = annotations[name], "patn"
+                    rec.keypoints, rec.keypoints_frame = annotations[name], "patn"
                     index[name] = len(records)
                     records.append(rec)
                 ids.append(index[name])
@@ -872,6 +814,8 @@ class InShopPoseDataset(torch.utils.data.Dataset, _PoseRecords):
         part_path = self.root / PARTITION_FILE
         partition = read_partition(part_path) if part_path.is_file() else None
         keypoints = _load_attribute_keypoints(self.root)
+        split_of = None if partition is not None else inshop_product_splits(
+            {p.item_id for p in images.values()}, test_percent)
         annotations: dict[str, np.ndarray] = {}
         for s in SPLITS:
             if (self.root / ANNOTATION_FILES[s]).is_file():
@@ -885,7 +829,7 @@ class InShopPoseDataset(torch.utils.data.Dataset, _PoseRecords):
                     continue
                 split = "train" if partition[key][1] == "train" else "test"
             else:
-                split = _product_split(p.item_id, test_percent)
+                split = split_of[p.item_id]
             if split != self.split:
                 continue
             rec = self._make_record(p)
@@ -927,28 +871,17 @@ class InShopPoseDataset(torch.utils.data.Dataset, _PoseRecords):
                 pairs.append((index[item["path"]], index[tgt]))
         return records, pairs
 
-    def _drop_corrupt(self, pairs: list[tuple[int, int]], max_fraction: float) -> list[tuple[int, int]]:
+    def _drop_corrupt(self, pairs: list[tuple[int, int]], check: str, max_fraction: float) -> list[tuple[int, int]]:
         used = sorted({i for pair in pairs for i in pair})
-        bad = set()
-        for i in used:
-            rec = self._records[i]
-            for path in (rec.path, rec.iuv_path):
-                if path is not None:
-                    problem = _check_readable(path)
-                    if problem is not None:
-                        bad.add(i)
-                        self.corrupt_images.append(f"{path} ({problem})")
-                        break
-        if not bad:
+        found = find_unreadable_images({i: (self._records[i].path, self._records[i].iuv_path) for i in used},
+                                       check=check, max_fraction=max_fraction, where=self.root)
+        if not found:
             return pairs
-        self.n_corrupt_images = len(bad)
-        if len(bad) > max_fraction * max(1, len(used)):
-            raise DataError(f"{self.root}: {len(bad)} of {len(used)} images cannot be read, e.g. "
-                            + "; ".join(self.corrupt_images[:3]))
-        kept = [(a, b) for a, b in pairs if a not in bad and b not in bad]
+        self.n_corrupt_images = len(found.bad)
+        self.corrupt_images = list(found.problems)
+        kept = [(a, b) for a, b in pairs if a not in found.bad and b not in found.bad]
         self.n_skipped_pairs = len(pairs) - len(kept)
-        warnings.warn(f"In-shop {self.root} ({self.split}): skipped {len(bad)} unreadable images and the "
-                      f"{self.n_skipped_pairs} pairs that use them, e.g. {self.corrupt_images[0]}", stacklevel=3)
+        found.warn(f"In-shop {self.root} ({self.split})", self.n_skipped_pairs, stacklevel=3)
         return kept
 
     # -- Hub -----------------------------------------------------------------------------------------------------
@@ -959,10 +892,7 @@ class InShopPoseDataset(torch.utils.data.Dataset, _PoseRecords):
         """Load from a Hub dataset written from :func:`iter_hf_records` (same items as from the files)."""
         from .hf import load_hf_split
 
-        ds = load_hf_split(str(repo_id_or_path), split, revision=revision)
-        missing = set(_hf_features()) - set(ds.column_names)
-        if missing:
-            raise DataError(f"{repo_id_or_path} ({split}): not an In-shop pose dataset, missing columns {sorted(missing)}")
+        ds = load_hf_split(str(repo_id_or_path), split, revision=revision, required_columns=_hf_features())
         kwargs.pop("check_images", None)
         return cls(repo_id_or_path, split, _hf_dataset=ds, check_images="none", **kwargs)
 
@@ -1023,7 +953,10 @@ class InShopImageDataset(torch.utils.data.Dataset, _PoseRecords):
         part_path = self.root / PARTITION_FILE
         partition = read_partition(part_path) if part_path.is_file() else None
         self._records = []
-        for key, p in _scan_images(self.root).items():
+        images = _scan_images(self.root)
+        split_of = None if partition is not None else inshop_product_splits(
+            {p.item_id for p in images.values()}, test_percent)
+        for key, p in images.items():
             if p.view not in views:
                 continue
             if partition is not None:
@@ -1031,7 +964,7 @@ class InShopImageDataset(torch.utils.data.Dataset, _PoseRecords):
                     continue
                 s = "train" if partition[key][1] == "train" else "test"
             else:
-                s = _product_split(p.item_id, test_percent)
+                s = split_of[p.item_id]
             if split in ("all", s):
                 self._records.append(_Record(key=key, item_id=p.item_id, group=p.group, view=p.view,
                                              path=_img_dir(self.root) / key.split("/", 1)[1]))

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
+import warnings
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -21,6 +25,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 __all__ = [
     "DataError",
     "atomic_path",
+    "atomic_directory",
+    "IMAGE_CHECKS",
+    "check_image_file",
+    "UnreadableImages",
+    "find_unreadable_images",
     "load_image",
     "save_image",
     "pil_to_tensor",
@@ -57,6 +66,132 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder next to ``path``; on success rename it onto ``path``.
+
+    On an exception the temporary folder is removed and ``path`` is untouched. With ``overwrite`` an existing
+    ``path`` is replaced (moved aside first, deleted after the rename); otherwise it is a ``FileExistsError``.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path}: already exists (pass overwrite=True to replace it)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a dataset folder should not be
+        old = None
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.replace(path, old / "previous")
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+#: Build-time image checks: "header" (header, structure and the end-of-image marker; no pixel decode),
+#: "decode" (a full decode) and "none".
+IMAGE_CHECKS = ("header", "decode", "none")
+_TAIL_BYTES = 64
+
+
+def _truncation_problem(path: Path, fmt: str | None) -> str | None:
+    """JPEG must end with the EOI marker FFD9, PNG with its IEND chunk (trailing zero padding allowed)."""
+    if fmt not in ("JPEG", "PNG"):
+        return None
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - _TAIL_BYTES))
+        tail = f.read().rstrip(b"\x00")
+    if fmt == "JPEG" and not tail.endswith(b"\xff\xd9"):
+        return "truncated JPEG (no end-of-image marker FFD9)"
+    if fmt == "PNG" and tail[-8:-4] != b"IEND":
+        return "truncated PNG (no IEND chunk at the end)"
+    return None
+
+
+def check_image_file(path: str | os.PathLike, check: str = "header") -> str | None:
+    """Whether an image file can be read: ``None`` if so, else the problem as text.
+
+    ``check="header"`` opens the file, verifies its structure (``PIL.Image.verify``, which does not decode
+    JPEG data) and requires a JPEG to end with its end-of-image marker and a PNG with its IEND chunk, so
+    that truncated files are found without decoding them.  ``check="decode"`` decodes the pixels fully.
+    """
+    if check not in IMAGE_CHECKS:
+        raise ValueError(f"check must be one of {IMAGE_CHECKS}, got {check!r}")
+    if check == "none":
+        return None
+    path = Path(path)
+    try:
+        if check == "decode":
+            with Image.open(path) as img:
+                img.load()
+            return None
+        with Image.open(path) as img:
+            fmt = img.format
+            img.verify()
+        return _truncation_problem(path, fmt)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        return f"{exc.__class__.__name__}: {exc}"
+
+
+@dataclass
+class UnreadableImages:
+    """What :func:`find_unreadable_images` found: the keys of unreadable entries and a note per bad file."""
+
+    bad: set = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)
+    total: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.bad)
+
+    def warn(self, what: str, n_skipped_pairs: int, stacklevel: int = 3) -> None:
+        """One warning for the lot: how many images and pairs were skipped, with an example."""
+        warnings.warn(f"{what}: skipped {len(self.bad)} unreadable images and the {n_skipped_pairs} pairs that "
+                      f"use them, e.g. {self.problems[0]}", stacklevel=stacklevel + 1)
+
+
+def find_unreadable_images(
+    candidates: Mapping[Hashable, Sequence[str | os.PathLike | None]] | Iterable[tuple[Hashable, Sequence]],
+    *,
+    check: str = "header",
+    max_fraction: float = 0.05,
+    where: str | os.PathLike = "",
+) -> UnreadableImages:
+    """Check the image files of each entry (key -> paths; ``None`` paths are skipped) with :func:`check_image_file`.
+
+    An entry is bad when any of its files is.  More than ``max_fraction`` of the entries bad is a
+    :class:`DataError` naming ``where`` and the first problems (a few bad files are skipped, a broken
+    download is not).
+    """
+    items = candidates.items() if isinstance(candidates, Mapping) else candidates
+    found = UnreadableImages()
+    for key, paths in items:
+        found.total += 1
+        if check == "none":
+            continue
+        for path in paths:
+            if path is None:
+                continue
+            problem = check_image_file(path, check)
+            if problem is not None:
+                found.bad.add(key)
+                found.problems.append(f"{path} ({problem})")
+                break
+    if len(found.bad) > max_fraction * max(1, found.total):
+        raise DataError(f"{where}: {len(found.bad)} of {found.total} images cannot be read, e.g. "
+                        + "; ".join(found.problems[:3]))
+    return found
 
 
 def load_image(path: str | os.PathLike, mode: str = "RGB") -> Image.Image:

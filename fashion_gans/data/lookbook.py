@@ -17,8 +17,6 @@ import dataclasses
 import json
 import os
 import re
-import warnings
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -30,16 +28,23 @@ from PIL import Image
 from .inshop import (
     PARTITION_FILE,
     TRAINING_VIEWS,
-    _check_readable,
     _img_dir,
-    _product_split,
     _scan_images,
     _to_jsonable,
-    atomic_directory,
+    inshop_product_splits,
     read_partition,
     resize_crop,
 )
-from .io import DataError, array_to_tensor, load_image, save_image
+from .io import (
+    IMAGE_CHECKS,
+    DataError,
+    array_to_tensor,
+    atomic_directory,
+    find_unreadable_images,
+    load_image,
+    save_image,
+)
+from .splits import product_split
 
 __all__ = [
     "ATTRIBUTES_FILE",
@@ -50,6 +55,7 @@ __all__ = [
     "HF_FEATURES",
     "iter_hf_records",
     "lookbook_name",
+    "lookbook_product_splits",
     "parse_lookbook_name",
     "squarify",
     "write_synthetic_lookbook",
@@ -202,8 +208,11 @@ class _Product:
     flats: list[str]
 
 
-def _lookbook_split(pid: str, test_percent: float) -> str:
-    return "test" if zlib.crc32(pid.encode()) % 10000 < test_percent * 100 else "train"
+def lookbook_product_splits(product_ids: Sequence[str], test_percent: float) -> dict[str, str]:
+    """Product id -> "train"/"test": exactly ``round(test_percent / 100 * n)`` of the ``n`` LookBook products, chosen
+    by a seeded hash of the product id; with ``n >= 4`` each split gets at least two products, as the unassociated
+    negatives need a second product in the split."""
+    return product_split(product_ids, test_percent / 100.0, salt="lookbook", min_per_split=2)
 
 
 def _scan_lookbook(root: Path) -> dict[str, _Product]:
@@ -239,7 +248,11 @@ def _scan_inshop_flats(root: Path, views: Sequence[str], test_percent: float) ->
     partition = read_partition(part_path) if part_path.is_file() else None
     groups: dict[tuple[str, str], _Product] = {}
     splits: dict[tuple[str, str], str] = {}
-    for key, p in _scan_images(root).items():
+    images = _scan_images(root)
+    # The split is over every product of the release, as in InShopPoseDataset, so both loaders agree.
+    split_of = None if partition is not None else inshop_product_splits(
+        {p.item_id for p in images.values()}, test_percent)
+    for key, p in images.items():
         if p.view != "flat" and p.view not in views:
             continue
         if partition is not None:
@@ -247,7 +260,7 @@ def _scan_inshop_flats(root: Path, views: Sequence[str], test_percent: float) ->
                 continue
             split = "train" if partition[key][1] == "train" else "test"
         else:
-            split = _product_split(p.item_id, test_percent)
+            split = split_of[p.item_id]
         pid = f"inshop:{p.item_id}/{p.group}"
         prod = groups.setdefault(p.product_group, _Product(pid, "inshop", [], []))
         splits[p.product_group] = split
@@ -259,8 +272,9 @@ class LookBookDataset(torch.utils.data.Dataset):
     """Garment-extraction pairs (person photo -> product photo) for PixelDTGAN.
 
     Every person photo of a product pairs with each of its product photos. ``inshop_root`` adds the In-shop
-    groups that have ``*_flat.jpg`` shots (thesis §2.4). The split is by product: LookBook products by a fixed
-    hash of the product id (``test_percent``), In-shop products by ``Eval/list_eval_partition.txt`` (else the same
+    groups that have ``*_flat.jpg`` shots (thesis §2.4). The split is by product: LookBook products by an exact
+    ``test_percent`` share chosen by a seeded hash of the product id (:func:`lookbook_product_splits`; at least two
+    test products when there are four or more), In-shop products by ``Eval/list_eval_partition.txt`` (else the same
     product-id hash as :class:`~fashion_gans.data.inshop.InShopPoseDataset`), so no garment is in both splits.
 
     Items: ``person_image``, ``product_image``, ``unassociated_product_image`` (3,S,S) in [-1,1]; ``product_id``,
@@ -270,7 +284,8 @@ class LookBookDataset(torch.utils.data.Dataset):
     The thesis took the previous batch's targets instead, which can contain the very garment of the current pair.
 
     Non-square photos are padded onto a white square at load time (``squarify``), not rewritten on disk.
-    Unreadable images are found when the dataset is built (``check_images="header"``): their pairs are dropped,
+    Unreadable images are found when the dataset is built (``check_images="header"``, which also finds truncated
+    JPEG/PNG files, or ``"decode"``, a full decode): their pairs are dropped,
     counted (``n_corrupt_images``, ``n_skipped_pairs``) and one warning gives the count.
     """
 
@@ -291,8 +306,8 @@ class LookBookDataset(torch.utils.data.Dataset):
     ) -> None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        if check_images not in ("header", "none"):
-            raise ValueError(f"check_images must be 'header' or 'none', got {check_images!r}")
+        if check_images not in IMAGE_CHECKS:
+            raise ValueError(f"check_images must be one of {IMAGE_CHECKS}, got {check_images!r}")
         self.split = split
         self.size = int(size)
         self.seed = int(seed)
@@ -318,8 +333,8 @@ class LookBookDataset(torch.utils.data.Dataset):
                 if not found:
                     raise DataError(f"{self.root}: no LookBook images (PID<6 digits>_CLEAN<0|1>_IID<6 digits>.jpg "
                                     "in ImgHQ/, or Img/id_*/flat.jpg)")
-                products += [p for p in found.values()
-                             if _lookbook_split(p.product_id, test_percent) == split]
+                split_of = lookbook_product_splits(list(found), test_percent)
+                products += [p for p in found.values() if split_of[p.product_id] == split]
             if self.inshop_root is not None:
                 if not self.inshop_root.is_dir():
                     raise DataError(f"{self.inshop_root}: In-shop root folder not found")
@@ -328,8 +343,8 @@ class LookBookDataset(torch.utils.data.Dataset):
                              if s == split]
         # Thesis scraper rule: a product needs its product photo and at least one person photo.
         products = [p for p in products if p.flats and p.persons]
-        if check_images == "header" and _hf_dataset is None:
-            products = self._drop_corrupt(products, max_corrupt_fraction)
+        if check_images != "none" and _hf_dataset is None:
+            products = self._drop_corrupt(products, check_images, max_corrupt_fraction)
         if len(products) < 2:
             raise DataError(f"{self.root or self.inshop_root} ({split}): {len(products)} usable products; "
                             "unassociated negatives need at least 2")
@@ -345,29 +360,21 @@ class LookBookDataset(torch.utils.data.Dataset):
             return self.inshop_root / key[len("inshop/"):]
         return self.root / key
 
-    def _drop_corrupt(self, products: list[_Product], max_fraction: float) -> list[_Product]:
-        total = 0
-        bad: set[str] = set()
-        for p in products:
-            for key in p.persons + p.flats:
-                total += 1
-                problem = _check_readable(self._path(key))
-                if problem is not None:
-                    bad.add(key)
-                    self.corrupt_images.append(f"{self._path(key)} ({problem})")
-        if not bad:
+    def _drop_corrupt(self, products: list[_Product], check: str, max_fraction: float) -> list[_Product]:
+        keys = [key for p in products for key in p.persons + p.flats]
+        found = find_unreadable_images({key: (self._path(key),) for key in keys}, check=check,
+                                       max_fraction=max_fraction, where=self.root or self.inshop_root)
+        if not found:
             return products
-        if len(bad) > max_fraction * max(1, total):
-            raise DataError(f"{self.root or self.inshop_root}: {len(bad)} of {total} images cannot be read, e.g. "
-                            + "; ".join(self.corrupt_images[:3]))
+        bad = found.bad
         before = sum(len(p.persons) * len(p.flats) for p in products)
         kept = [_Product(p.product_id, p.source, [k for k in p.persons if k not in bad],
                          [k for k in p.flats if k not in bad]) for p in products]
         kept = [p for p in kept if p.persons and p.flats]
         self.n_corrupt_images = len(bad)
+        self.corrupt_images = list(found.problems)
         self.n_skipped_pairs = before - sum(len(p.persons) * len(p.flats) for p in kept)
-        warnings.warn(f"LookBook ({self.split}): skipped {len(bad)} unreadable images and the "
-                      f"{self.n_skipped_pairs} pairs that use them, e.g. {self.corrupt_images[0]}", stacklevel=3)
+        found.warn(f"LookBook ({self.split})", self.n_skipped_pairs, stacklevel=3)
         return kept
 
     def _index_hf(self, ds: Any) -> list[_Product]:
@@ -385,10 +392,7 @@ class LookBookDataset(torch.utils.data.Dataset):
         """Load from a Hub dataset written from :func:`iter_hf_records` (same items as from the files)."""
         from .hf import load_hf_split
 
-        ds = load_hf_split(str(repo_id_or_path), split, revision=revision)
-        missing = set(_hf_features()) - set(ds.column_names)
-        if missing:
-            raise DataError(f"{repo_id_or_path} ({split}): not a LookBook dataset, missing columns {sorted(missing)}")
+        ds = load_hf_split(str(repo_id_or_path), split, revision=revision, required_columns=_hf_features())
         kwargs.pop("check_images", None)
         return cls(None, split, _hf_dataset=ds, check_images="none", **kwargs)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 __all__ = [
     "OPENPOSE18_NAMES",
@@ -38,6 +38,7 @@ __all__ = [
     "flip_keypoints",
     "scale_keypoints",
     "draw_skeleton",
+    "keypoints_to_body_mask",
 ]
 
 OPENPOSE18_NAMES: tuple[str, ...] = (
@@ -87,6 +88,9 @@ MISSING: float = -1.0
 _NECK = OPENPOSE18_NAMES.index("neck")
 _R_SHOULDER = OPENPOSE18_NAMES.index("r_shoulder")
 _L_SHOULDER = OPENPOSE18_NAMES.index("l_shoulder")
+_R_HIP = OPENPOSE18_NAMES.index("r_hip")
+_L_HIP = OPENPOSE18_NAMES.index("l_hip")
+_NOSE = OPENPOSE18_NAMES.index("nose")
 
 
 def _as_keypoints(kp, n_joints: int | None = None, name: str = "keypoints") -> np.ndarray:
@@ -310,3 +314,33 @@ def draw_skeleton(keypoints, size_or_image, *, thickness: int | None = None, rad
         x, y = kp[j]
         draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=OPENPOSE18_COLOURS[j])
     return np.asarray(canvas, dtype=np.uint8).copy()
+
+
+def keypoints_to_body_mask(kp, size: tuple[int, int], width: float | None = None) -> np.ndarray:
+    """A body-shaped ``uint8`` {0, 1} mask ``(H, W)`` from OpenPose-18 keypoints: the skeleton drawn thick
+    (``width`` px, default ``max(2, H / 10)``), the torso filled, the head a disc, then dilated.
+
+    Used for the mask-weighted L1 of pose transfer when no DensePose IUV map exists (the PGPG paper derives
+    its mask the same way). Missing joints are left out.
+    """
+    h, w = _check_size(size)
+    kp = _as_keypoints(kp, 18)
+    width = width if width is not None else max(2.0, h / 10.0)
+    canvas = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(canvas)
+    vis = visible_joints(kp)
+    for a, b in OPENPOSE18_LIMBS:
+        if vis[a] and vis[b]:
+            draw.line([tuple(kp[a]), tuple(kp[b])], fill=1, width=int(round(width)))
+    r = width / 2
+    for x, y in kp[vis]:
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=1)
+    torso = [j for j in (_R_SHOULDER, _L_SHOULDER, _L_HIP, _R_HIP) if vis[j]]
+    if len(torso) >= 3:
+        draw.polygon([tuple(kp[j]) for j in torso], fill=1)
+    if vis[_NOSE]:  # head
+        x, y = kp[_NOSE]
+        draw.ellipse([x - width, y - width, x + width, y + width], fill=1)
+    k = max(3, int(round(width / 2)) | 1)
+    canvas = canvas.filter(ImageFilter.MaxFilter(k))
+    return np.asarray(canvas, np.uint8)

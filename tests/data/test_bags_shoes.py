@@ -144,3 +144,24 @@ def test_hugging_face_round_trip(root, tmp_path):
             a, b = original[i], converted[i]
             assert (a["bag_index"], a["shoe_index"]) == (b["bag_index"], b["shoe_index"])
             assert torch.equal(a["bag"], b["bag"]) and torch.equal(a["shoe"], b["shoe"])
+
+
+@pytest.mark.parametrize("n_a, n_b", [(6, 6), (9, 4), (4, 9)])
+def test_partners_are_redrawn_also_for_equal_sizes(n_a, n_b):
+    # Thesis bug: with equal domain sizes a[i] was paired with b[i] in every epoch.
+    partners = bs.UnpairedPartners(n_a, n_b, seed=3)
+    epochs = []
+    for epoch in range(4):
+        partners.set_epoch(epoch)
+        pairs = np.array([partners[i] for i in range(len(partners))])
+        # Every image of both domains is seen each epoch, as evenly as the lengths allow.
+        for col, n in ((0, n_a), (1, n_b)):
+            counts = np.bincount(pairs[:, col], minlength=n)
+            assert counts.min() >= len(partners) // n and counts.max() <= -(-len(partners) // n)
+        epochs.append(pairs)
+    if n_a >= n_b:  # a first domain at least as large is visited in index order
+        assert all((e[:, 0] == np.arange(n_a)).all() for e in epochs)
+    # The pairing changes every epoch, also when both domains have the same size.
+    assert len({e.tobytes() for e in epochs}) == len(epochs)
+    if n_a == n_b:
+        assert not any((e[:, 0] == e[:, 1]).all() for e in epochs)

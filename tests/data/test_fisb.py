@@ -200,3 +200,33 @@ def test_hugging_face_round_trip(written, tmp_path):
         for k in range(len(original)):
             a, b = original[k], converted[k]
             assert a["index"] == b["index"] and torch.equal(a["image"], b["image"])
+
+
+def test_read_only_folder_falls_back_to_the_user_cache(tmp_path, world, monkeypatch):
+    data = tmp_path / "shared"
+    path = fisb.write_synthetic_fisb(data / "G2.h5", world, 4, size=32, seed=2)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    real_access = os.access
+    # The dataset folder is read-only (simulated: tests may run as root, for whom chmod does not stop writes).
+    monkeypatch.setattr(fisb.os, "access", lambda p, mode: False if Path(p) == data else real_access(p, mode))
+    ds = fisb.FISBDataset(path, split="all", size=32, min_background=None)
+    fallback = fisb.fallback_cache_dir(path)
+    assert fallback.parent == tmp_path / "xdg" / "fashion-gans" / "fisb" and ds.cache_dir == fallback
+    assert (fallback / fisb.CROPS_FILE).is_file() and (fallback / fisb.BACKGROUNDS_FILE).is_file()
+    assert not (data / fisb.CROPS_FILE).exists()
+    # The fallback cache is found again: no second scrape.
+    monkeypatch.setattr(fisb, "_scrape", lambda source: pytest.fail("scraped again"))
+    again = fisb.FISBDataset(path, split="all", size=32, min_background=None)
+    assert again.cache_dir == fallback and torch.equal(again[0]["image"], ds[0]["image"])
+
+
+def test_unwritable_caches_are_a_clear_error(tmp_path, world, monkeypatch):
+    path = fisb.write_synthetic_fisb(tmp_path / "G2.h5", world, 2, size=32, seed=2)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(fisb, "_write_caches", refuse)
+    with pytest.raises(DataError, match=r"cannot write the scraper caches .* to .* nor to .*xdg"):
+        fisb.FISBDataset(path, split="all", size=32, min_background=None)

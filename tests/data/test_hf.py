@@ -243,3 +243,19 @@ def test_convert_script_writes_a_loadable_dataset(fashion_mnist_dir, fmnist_arra
     np.testing.assert_array_equal(converted.labels, labels[:25])
     with pytest.raises(FileExistsError):
         script.main(["fashion_mnist", "--root", str(fashion_mnist_dir), "--out", str(out), "--limit", "5"])
+
+
+def test_wrong_columns_name_the_dataset_and_the_columns(hf_dir, tmp_path):
+    from fashion_gans.data.bags_shoes import BagsShoesDataset
+    from fashion_gans.data.fisb import FISBDataset
+
+    # A Fashion-MNIST conversion read as another source: a DataError naming the path and the columns.
+    for loader, missing in ((BagsShoesDataset.from_hf, "domain"), (FISBDataset.from_hf, "background")):
+        with pytest.raises(DataError, match=rf"{hf_dir}.*lacks the columns \[.*'{missing}'.*columns found: "
+                                            r"\['image', 'label'\]"):
+            loader(hf_dir, "train", cache_dir=tmp_path / "cache")
+    features = datasets.Features({"x": datasets.Value("int64")})
+    other = write_hf_dataset(tmp_path / "other", {"train": ({"x": i} for i in range(2))}, features, "card")
+    with pytest.raises(DataError, match=r"lacks the columns \['image', 'label'\]; columns found: \['x'\]"):
+        fm.FashionMNIST.from_hf(other, "train", cache_dir=tmp_path / "cache")
+    assert load_hf_split(other, "train", cache_dir=tmp_path / "cache", required_columns=["x"])["x"] == [0, 1]

@@ -297,17 +297,18 @@ def test_malformed_csv_rows_name_file_and_line(inshop, tmp_path):
     path.write_text("\n".join([lines[0], good] + lines[3:]) + "\n")
     with pytest.raises(DataError, match=r"line 3: image fashionWOMENDressesid0000009901_1front\.jpg is not in"):
         InShopPoseDataset(root, "test")
-    # A paired image without a keypoint row cannot get heatmaps: an error, not an all-zero pose.
+    # A paired image without a keypoint row: an error when the dataset is built (naming the pair file and the
+    # image), not an all-zero pose, and not only when the item is read mid-epoch.
     plines.pop(2)
     pairs.write_text("\n".join(plines) + "\n")
     test_ann = root / ANNOTATION_FILES["test"]
     tlines = test_ann.read_text().splitlines()
     dropped = tlines.pop(1).split(":")[0]
     test_ann.write_text("\n".join(tlines) + "\n")
-    ds = InShopPoseDataset(root, "test", "heatmap", (32, 32))
-    i = next(i for i, (a, b) in enumerate(ds.pairs) if patn_name(ds._records[b].key) == dropped)
-    with pytest.raises(DataError, match="no keypoints"):
-        ds[i]
+    for encoding in ("heatmap", "iuv"):
+        with pytest.raises(DataError, match=r"fasion-resize-pairs-test\.csv, line \d+: image "
+                           + re.escape(dropped) + " has no keypoint row"):
+            InShopPoseDataset(root, "test", encoding, (32, 32))
 
 
 def test_corrupt_images_are_skipped_counted_and_warned_once(inshop, tmp_path):
@@ -385,3 +386,63 @@ def test_hub_round_trip_gives_the_same_items(inshop, tmp_path):
             assert torch.equal(x[k], y[k]), k
         for k in ("target_keypoints", "target_pose"):
             assert torch.allclose(x[k], y[k], atol=0.02), k
+
+
+def test_out_of_frame_keypoints_name_file_and_line(inshop, tmp_path):
+    path = tmp_path / ANNOTATION_FILES["train"]
+    lines = (inshop / ANNOTATION_FILES["train"]).read_text().splitlines()
+    name, ys, xs = lines[3].split(":")
+    bad_x = json.loads(xs)
+    j = next(k for k, v in enumerate(bad_x) if v >= 0)
+    bad_x[j] = 9999  # far outside the 176 px wide PATN frame: rejected, not silently dropped
+    lines[3] = f"{name}:{ys}:{json.dumps(bad_x)}"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"fasion-resize-annotation-train\.csv, line 4: joint \d+ of "
+                       + re.escape(name.strip()) + r".*outside the 256x176 PATN frame"):
+        read_patn_annotations(path)
+    bad_x[j] = -3  # negative but not the -1 of a missing joint
+    lines[3] = f"{name}:{ys}:{json.dumps(bad_x)}"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match="line 4"):
+        read_patn_annotations(path)
+    bad_x[j] = 175  # the last column is inside
+    lines[3] = f"{name}:{ys}:{json.dumps(bad_x)}"
+    path.write_text("\n".join(lines) + "\n")
+    assert read_patn_annotations(path)[name.strip()][j, 0] == 175
+
+
+def test_truncated_jpeg_is_skipped_at_build_time(inshop, tmp_path):
+    root = tmp_path / "truncated"
+    shutil.copytree(inshop, root)
+    clean = InShopPoseDataset(root, "train", size=(32, 32), protocol="thesis")
+    victim = clean._records[clean.pairs[0][0]].key
+    data = (root / victim).read_bytes()
+    (root / victim).write_bytes(data[: len(data) // 2])  # an interrupted download: a valid header, half the data
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = InShopPoseDataset(root, "train", size=(32, 32), protocol="thesis")
+    assert [str(w.message) for w in caught if "unreadable" in str(w.message)]
+    assert ds.n_corrupt_images == 1 and re.search("truncated", ds.corrupt_images[0])
+    assert all(victim not in (ds._records[a].key, ds._records[b].key) for a, b in ds.pairs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        decoded = InShopPoseDataset(root, "train", size=(32, 32), protocol="thesis", check_images="decode")
+    assert decoded.pairs == ds.pairs and decoded.n_corrupt_images == 1
+
+
+def test_default_product_split_is_an_exact_share(tmp_path):
+    # No partition file, PATN files absent: the product-id split decides, with an exact share of the products.
+    root = tmp_path / "nopart"
+    cfg = InShopWriteConfig(identities=4, size=(32, 32), max_groups=1, poses_per_group=2, flat_fraction=0.0, seed=2)
+    write_synthetic_inshop(root, SyntheticWorld(seed=3), cfg)
+    (root / PARTITION_FILE).unlink()
+    for f in (*ANNOTATION_FILES.values(), *PAIR_FILES.values()):
+        (root / f).unlink()
+    ids = {a["item_id"] for a in json.loads((root / ATTRIBUTES_FILE).read_text())["images"].values()}
+    for percent, n_test in ((10.0, 1), (50.0, 2), (0.0, 0)):
+        test = InShopImageDataset(root, "test", 16, test_percent=percent)
+        train = InShopImageDataset(root, "train", 16, test_percent=percent)
+        test_ids = {r.item_id for r in test._records}
+        assert len(test_ids) == n_test and test_ids | {r.item_id for r in train._records} == ids
+        pose_test = InShopPoseDataset(root, "test", "iuv", (16, 16), test_percent=percent) if n_test else None
+        assert pose_test is None or pose_test.item_ids == test_ids

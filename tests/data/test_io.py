@@ -100,3 +100,41 @@ def test_atomic_path_gives_normal_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert stat.S_IMODE((tmp_path / "f.txt").stat().st_mode) == 0o644
+
+
+def test_check_image_file_finds_truncated_jpeg_and_png(tmp_path):
+    from fashion_gans.data.io import check_image_file, find_unreadable_images
+
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    for suffix in (".jpg", ".png"):
+        good = tmp_path / f"good{suffix}"
+        img.save(good)
+        half = tmp_path / f"half{suffix}"
+        half.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+        assert check_image_file(good) is None and check_image_file(good, "decode") is None
+        assert "truncated" in check_image_file(half).lower()  # header check: the end marker is missing
+        assert check_image_file(half, "decode") is not None
+        assert check_image_file(half, "none") is None
+    found = find_unreadable_images({"a": [tmp_path / "good.jpg"], "b": [tmp_path / "half.jpg", None]},
+                                   max_fraction=0.5, where="here")
+    assert found.bad == {"b"} and found.total == 2 and "half.jpg" in found.problems[0]
+    with pytest.raises(DataError, match=r"here: 1 of 2 images cannot be read"):
+        find_unreadable_images({"a": [tmp_path / "good.jpg"], "b": [tmp_path / "half.png"]}, max_fraction=0.1,
+                               where="here")
+
+
+def test_atomic_directory_replaces_only_on_success(tmp_path):
+    from fashion_gans.data.io import atomic_directory
+
+    target = tmp_path / "out"
+    with atomic_directory(target) as tmp:
+        (tmp / "a.txt").write_text("1")
+    with pytest.raises(RuntimeError):
+        with atomic_directory(target, overwrite=True) as tmp:
+            (tmp / "a.txt").write_text("2")
+            raise RuntimeError("interrupted")
+    assert (target / "a.txt").read_text() == "1" and [p.name for p in tmp_path.iterdir()] == ["out"]
+    with atomic_directory(target, overwrite=True) as tmp:
+        (tmp / "a.txt").write_text("2")
+    assert (target / "a.txt").read_text() == "2" and [p.name for p in tmp_path.iterdir()] == ["out"]

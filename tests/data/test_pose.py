@@ -205,3 +205,20 @@ def test_validate_keypoints_names_the_problem():
     neg = kp.copy()
     neg[2] = (-3, -7)
     assert np.all(validate_keypoints(neg)[2] == -1)
+
+
+def test_body_mask_covers_the_skeleton_and_nothing_far_away():
+    from fashion_gans.data.pose import OPENPOSE18_LIMBS, keypoints_to_body_mask
+
+    kp = np.full((18, 2), -1.0, np.float32)
+    kp[[1, 2, 5, 8, 11, 0]] = [[32, 20], [24, 20], [40, 20], [26, 44], [38, 44], [32, 10]]
+    mask = keypoints_to_body_mask(kp, (64, 64))
+    assert mask.dtype == np.uint8 and set(np.unique(mask)) == {0, 1}
+    for a, b in OPENPOSE18_LIMBS:
+        if (kp[[a, b]] >= 0).all():
+            for t in np.linspace(0, 1, 5):
+                x, y = kp[a] * (1 - t) + kp[b] * t
+                assert mask[int(round(y)), int(round(x))] == 1
+    assert mask[32, 32] == 1  # the filled torso
+    assert mask[60, 2] == 0 and mask[2, 60] == 0
+    assert keypoints_to_body_mask(np.full((18, 2), -1.0), (16, 16)).sum() == 0
