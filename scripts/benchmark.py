@@ -208,9 +208,130 @@ def run_synthetic(args: argparse.Namespace) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# train
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def add_train_parser(sub) -> None:
+    p = sub.add_parser("train", help="training images/second and peak memory per task and preset",
+                       description="Train each task on synthetic data through the training loop; report the median "
+                                   "images/second of timed windows after a warm-up (device-synchronised) and the "
+                                   "peak memory (CPU: process max RSS; CUDA: max_memory_allocated). Each task runs "
+                                   "in its own process so the peak memories do not mix.")
+    p.add_argument("--tasks", default="pose,garment,style,generation", help="comma-separated tasks")
+    p.add_argument("--preset", action="append", default=[], metavar="TASK=PRESET",
+                   help="preset per task (default: the task's *_small preset); repeatable")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps (default 3)")
+    p.add_argument("--window", type=int, default=5, help="steps per timed window (default 5)")
+    p.add_argument("--windows", type=int, default=3, help="timed windows; the median is reported (default 3)")
+    p.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no")
+    p.add_argument("--compile", action="store_true")
+    p.add_argument("--synthetic-size", type=int, default=64)
+    p.add_argument("--work-dir", type=Path, default=None, help="run folders (default: a temporary folder)")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/train_cpu.json"), help="JSON result file")
+    p.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: TASK=PRESET, in a child process
+    p.set_defaults(func=run_train)
+
+
+def _train_one(args: argparse.Namespace, task: str, preset: str, work: Path) -> dict:
+    import resource
+
+    import torch
+
+    from fashion_gans.training.config import TrainConfig
+    from fashion_gans.training.trainer import Trainer
+
+    steps = args.warmup + args.window * args.windows
+    config = TrainConfig(task=task, preset=preset, batch_size=args.batch_size, max_steps=steps,
+                         synthetic_size=args.synthetic_size, cpu=args.device == "cpu",
+                         mixed_precision=args.mixed_precision, compile=args.compile, log_with="none",
+                         output_dir=str(work / f"{task}-{preset}"), checkpoint_every=10 ** 9,
+                         sample_every=10 ** 9, log_every=10 ** 9, eval_batches=1)
+    cuda = args.device == "cuda"
+    marks: dict[int, float] = {}
+
+    def on_step(step: int) -> None:
+        if step >= args.warmup and (step - args.warmup) % args.window == 0:
+            if cuda:
+                torch.cuda.synchronize()
+            marks[step] = time.perf_counter()
+
+    trainer = Trainer(config, step_callback=on_step)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    trainer.fit()
+    ticks = [marks[s] for s in sorted(marks)]
+    rates = [args.window * args.batch_size / (b - a) for a, b in zip(ticks, ticks[1:])]
+    if cuda:
+        peak = torch.cuda.max_memory_allocated() / 2 ** 20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    from fashion_gans.models import count_parameters
+
+    return {"task": task, "preset": preset, "images_per_second": round(statistics.median(rates), 2),
+            "windows_images_per_second": [round(r, 2) for r in rates],
+            "peak_memory_mib": round(peak, 1), "memory_kind": "cuda_max_allocated" if cuda else "process_max_rss",
+            "parameters": {k: count_parameters(trainer.accelerator.unwrap_model(m)) for k, m in trainer.models.items()}}
+
+
+def run_train(args: argparse.Namespace) -> dict:
+    import subprocess
+    import tempfile
+
+    from fashion_gans.training.config import TASKS
+
+    if args.one:
+        task, preset = args.one.split("=")
+        print(json.dumps(_train_one(args, task, preset, args.work_dir)))
+        return {}
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    unknown = sorted(set(tasks) - set(TASKS))
+    if unknown:
+        raise SystemExit(f"--tasks: unknown {unknown}; choose from {sorted(TASKS)}")
+    presets = {t: f"{TASKS[t]}_small" for t in tasks}
+    for item in args.preset:
+        t, _, name = item.partition("=")
+        presets[t] = name
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.work_dir or Path(tmp)
+        for task in tasks:
+            cmd = [sys.executable, str(Path(__file__).resolve()), "train", "--one", f"{task}={presets[task]}",
+                   "--work-dir", str(work), "--device", args.device, "--batch-size", str(args.batch_size),
+                   "--warmup", str(args.warmup), "--window", str(args.window), "--windows", str(args.windows),
+                   "--mixed-precision", args.mixed_precision, "--synthetic-size", str(args.synthetic_size)]
+            if args.compile:
+                cmd.append("--compile")
+            res = subprocess.run(cmd, capture_output=True, text=True)
+            if res.returncode != 0:
+                raise SystemExit(f"train benchmark of {task} failed:\n{res.stderr[-3000:]}")
+            results.append(json.loads(res.stdout.strip().splitlines()[-1]))
+            r = results[-1]
+            print(f"{task} ({presets[task]}): {r['images_per_second']} images/s, peak {r['peak_memory_mib']} MiB")
+    import torch
+
+    result = {
+        "benchmark": "train",
+        "description": ("Training images/second through the fashion-gans training loop on synthetic data (median of "
+                        "timed windows after a warm-up, device-synchronised) and peak memory, one process per task."),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "versions": {**versions(), "torch": torch.__version__, "torch_threads": torch.get_num_threads()},
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                   if k not in ("func", "one", "work_dir")},
+        "results": results,
+    }
+    write_json(result, args.out)
+    return result
+
+
+# ----------------------------------------------------------------------------------------------------------------
 
 BENCHMARKS: dict[str, Callable] = {
     "synthetic": add_synthetic_parser,
+    "train": add_train_parser,
 }
 
 

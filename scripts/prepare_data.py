@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-DATASETS = ("inshop", "lookbook", "fisb", "bags_shoes")
+from fashion_gans.data.prepare import DATASETS
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -84,10 +84,7 @@ def _human(nbytes: int) -> str:
 
 
 def run_synthetic(args: argparse.Namespace) -> int:
-    from fashion_gans.data.inshop import InShopWriteConfig, write_synthetic_inshop
-    from fashion_gans.data.io import atomic_directory
-    from fashion_gans.data.lookbook import LookBookWriteConfig, write_synthetic_lookbook
-    from fashion_gans.data.synthetic import SyntheticWorld
+    from fashion_gans.data.prepare import prepare_synthetic
 
     chosen = [d.strip() for d in args.datasets.split(",") if d.strip()]
     unknown = sorted(set(chosen) - set(DATASETS))
@@ -97,37 +94,17 @@ def run_synthetic(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.overwrite:
         print(f"error: {args.out} exists (pass --overwrite to replace it)", file=sys.stderr)
         return 2
-    n = args.identities
-    world = SyntheticWorld(seed=args.seed)
-    lines = []
     start = time.perf_counter()
-    with atomic_directory(args.out, overwrite=args.overwrite) as tmp:
-        if "inshop" in chosen:
-            cfg = InShopWriteConfig(identities=n, size=args.size, max_groups=args.groups, poses_per_group=args.poses,
-                                    flat_fraction=args.flat_fraction, test_fraction=args.test_fraction,
-                                    seed=args.seed)
-            lines.append(("inshop", str(write_synthetic_inshop(tmp / "inshop", world, cfg))))
-        if "lookbook" in chosen:
-            cfg = LookBookWriteConfig(products=args.lookbook_products or n, persons_per_product=args.lookbook_persons,
-                                      size=args.lookbook_size or (args.size[0], args.size[0]), seed=args.seed)
-            lines.append(("lookbook", str(write_synthetic_lookbook(tmp / "lookbook", world, cfg))))
-        if "fisb" in chosen:
-            from fashion_gans.data.fisb import write_synthetic_fisb
-
-            count = args.fisb_count or 4 * n
-            path = write_synthetic_fisb(tmp / "fisb" / "G2.h5", world, count, size=args.fisb_size, seed=args.seed)
-            lines.append(("fisb", f"FISB: {count} images at {args.fisb_size}px -> {path.name}"))
-        if "bags_shoes" in chosen:
-            from fashion_gans.data.bags_shoes import write_synthetic_bags_shoes
-
-            n_bags, n_shoes = args.bags or 2 * n, args.shoes or n
-            write_synthetic_bags_shoes(tmp / "bags_shoes", world, n_bags, n_shoes, size=args.bags_shoes_size,
-                                       seed=args.seed)
-            lines.append(("bags_shoes", f"bags/shoes: {n_bags} handbags, {n_shoes} shoes at {args.bags_shoes_size}px"))
-        sizes = {name: _tree_size(tmp / name) for name, _ in lines}
+    summary = prepare_synthetic(
+        args.out, datasets=chosen, identities=args.identities, size=args.size, seed=args.seed, groups=args.groups,
+        poses=args.poses, flat_fraction=args.flat_fraction, test_fraction=args.test_fraction,
+        lookbook_products=args.lookbook_products, lookbook_persons=args.lookbook_persons,
+        lookbook_size=args.lookbook_size, fisb_count=args.fisb_count, fisb_size=args.fisb_size, bags=args.bags,
+        shoes=args.shoes, bags_shoes_size=args.bags_shoes_size, overwrite=args.overwrite,
+    )
     elapsed = time.perf_counter() - start
-    for name, text in lines:
-        files, nbytes = sizes[name]
+    for name, text in summary.items():
+        files, nbytes = _tree_size(args.out / name)
         print(f"{args.out / name}: {text.split(' -> ')[0]} ({files} files, {_human(nbytes)})")
     print(f"wrote {args.out} in {elapsed:.1f}s")
     return 0

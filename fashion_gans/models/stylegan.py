@@ -116,7 +116,7 @@ class _StyleGeneratorBase(HubModel):
         w = self.mapping_net(z)
         if update_w_avg:
             with torch.no_grad():
-                self.w_avg.copy_(w.detach().mean(dim=0).lerp(self.w_avg, self.config.w_avg_beta))
+                self.w_avg.copy_(w.detach().float().mean(dim=0).lerp(self.w_avg, self.config.w_avg_beta))
         return self.truncate(w[:, None, :].repeat(1, self.num_ws, 1), psi, truncation_cutoff)
 
     def broadcast(self, w: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,1 @@
+"""Training kit on Hugging Face Accelerate: one loop (:mod:`.trainer`), one task class per model (:mod:`.tasks`)."""

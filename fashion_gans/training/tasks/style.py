@@ -1,0 +1,321 @@
+"""Style matching: DiscoGAN/CycleGAN training, shoes (domain A) <-> handbags (domain B) (thesis §3.3).
+
+Networks (``fashion_gans.models.build_models`` of a :class:`~fashion_gans.models.CycleGANConfig`):
+``gen_ab`` (G_AB: shoe -> handbag), ``gen_ba`` (G_BA: handbag -> shoe), ``disc_a`` (D_A: real/fake shoes),
+``disc_b`` (D_B: real/fake handbags).  Domain A is the shoes and domain B the handbags, as in the thesis.
+
+One training step (CycleGAN's order, G then D):
+
+1. **Generators** (one Adam over both, as the thesis and DiscoGAN):
+   ``L_G = adversarial * (LSGAN(D_B(G_AB(a)), 1) + LSGAN(D_A(G_BA(b)), 1))
+   + cycle * (|G_BA(G_AB(a)) - a| + |G_AB(G_BA(b)) - b|)
+   + identity * (|G_AB(b) - b| + |G_BA(a) - a|)`` (mean L1; the discriminators are frozen during this update).
+2. **Discriminators** (one Adam over both): ``L_D = 1/2 (LSGAN(D(real), 1) + LSGAN(D(pool(fake)), 0))`` per
+   domain, on fakes that are *detached* and drawn from an image pool of the 50 most recent fakes per domain
+   (Shrivastava et al. 2017, as CycleGAN).
+
+``loss_weights`` keys: ``cycle`` (10), ``identity`` (5; it needs ``channels_a == channels_b``) and
+``adversarial`` (1).  ``schedule`` keys: ``pool_size`` (50; 0 disables the pool).
+
+Fixes of the thesis code: the fakes are detached for the D step (the code back-propagated the D loss into the
+generators); the identity weight is the thesis' 5, not the code's 0.1; both directions are trained and exported.
+
+Held-out metrics (:meth:`StyleTask.evaluate`, lower is better):
+
+* ``cycle_l1_a`` / ``cycle_l1_b``: mean absolute reconstruction error of ``a -> b -> a`` and ``b -> a -> b``
+  ([-1, 1] scale).  Low cycle error alone is reachable by a near-identity mapping, hence the next two.
+* ``fd8_ab`` / ``fd8_ba``: Fréchet distance between translated images and *real* held-out images of the
+  target domain, on 8x8 area-downsampled pixels (a fixed, weights-free feature space: it measures whether
+  the translations have the target domain's coarse shape and intensity statistics, not fine texture; with
+  a few hundred images the covariance is estimated from few samples, so compare values of one setting).
+* ``colour_err_ab`` / ``colour_err_ba`` (3-channel data only): mean L1 distance in RGB ([0, 1] scale) between
+  the mean colour of the object pixels of each source image and of its translation (object pixels: farther
+  than 0.15 from the image's corner colour).  On the synthetic world shoes and handbags of one style share
+  their colour, so this scores whether the translation kept the style; on real photos it is a rough proxy.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import TrainingError
+from .base import Task, register_task
+from .generation import eval_mode, frechet_distance, frozen, pixel_features, to_rgb_grid
+
+__all__ = ["ImagePool", "StyleTask", "object_mean_colour"]
+
+
+class ImagePool:
+    """History of generated images (Shrivastava et al. 2017), as CycleGAN: until ``size`` images are stored,
+    every new image is stored and returned; afterwards each new image is, with probability 1/2, returned as
+    is, or swapped with a random stored image (the stored one is returned, the new one takes its place).
+
+    Randomness comes from torch's global CPU RNG; :meth:`state_dict` / :meth:`load_state_dict` save and restore
+    the stored images, so a resumed run replays the same choices.
+    """
+
+    def __init__(self, size: int = 50) -> None:
+        if size < 0:
+            raise ValueError(f"pool size must be >= 0, got {size}")
+        self.size = int(size)
+        self.images: list[torch.Tensor] = []
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @torch.no_grad()
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        """The images to show the discriminator for the detached batch ``images`` (same shape)."""
+        images = images.detach()
+        if self.size == 0:
+            return images
+        out = []
+        for image in images:
+            if len(self.images) < self.size:
+                self.images.append(image.clone())
+                out.append(image)
+            elif float(torch.rand(())) < 0.5:
+                k = int(torch.randint(0, self.size, ()))
+                out.append(self.images[k].clone())
+                self.images[k] = image.clone()
+            else:
+                out.append(image)
+        return torch.stack(out)
+
+    def state_dict(self) -> dict[str, Any]:
+        stored = torch.stack(self.images).cpu() if self.images else torch.empty(0)
+        return {"size": self.size, "images": stored}
+
+    def load_state_dict(self, state: dict[str, Any], device: torch.device | str | None = None) -> None:
+        self.size = int(state["size"])
+        images = state["images"]
+        if device is not None:
+            images = images.to(device)
+        self.images = [img.clone() for img in images] if images.numel() else []
+
+
+def object_mean_colour(images: torch.Tensor, threshold: float = 0.15) -> torch.Tensor:
+    """Mean colour ([0, 1] RGB) of the object pixels of each image: pixels farther than ``threshold`` (max
+    channel difference, [0, 1] scale) from the mean colour of the image's four 2x2 corners.  (N, C)."""
+    x = (images.float() + 1) / 2
+    corners = torch.cat([x[..., :2, :2], x[..., :2, -2:], x[..., -2:, :2], x[..., -2:, -2:]], dim=-1)
+    background = corners.mean(dim=(-2, -1), keepdim=True)
+    mask = ((x - background).abs().amax(dim=1, keepdim=True) > threshold).float()
+    # An image without object pixels counts as all object (its mean colour).
+    mask = torch.where(mask.sum(dim=(2, 3), keepdim=True) > 0, mask, torch.ones_like(mask))
+    return (x * mask).sum(dim=(2, 3)) / mask.sum(dim=(2, 3))
+
+
+def _lsgan(scores: torch.Tensor, target: float) -> torch.Tensor:
+    return F.mse_loss(scores.float(), torch.full_like(scores, target, dtype=torch.float32))
+
+
+@register_task
+class StyleTask(Task):
+    """DiscoGAN/CycleGAN shoes (A) <-> handbags (B); see the module docstring for losses and metrics."""
+
+    name: ClassVar[str] = "style"
+    default_loss_weights: ClassVar[dict[str, float]] = {"cycle": 10.0, "identity": 5.0, "adversarial": 1.0}
+    default_pool_size: ClassVar[int] = 50
+
+    def __init__(self, config, model_config) -> None:
+        super().__init__(config, model_config)
+        from fashion_gans.models import CycleGANConfig
+
+        if not isinstance(model_config, CycleGANConfig):
+            raise TrainingError(f"task 'style' trains a CycleGANConfig, got {type(model_config).__name__}")
+        unknown = sorted(set(config.schedule) - {"pool_size"})
+        if unknown:
+            raise TrainingError(f"task 'style': unknown schedule key(s) {unknown}; known: ['pool_size']")
+        mc = model_config
+        if self.loss_weights["identity"] > 0 and mc.channels_a != mc.channels_b:
+            raise TrainingError(
+                f"task 'style': identity loss needs channels_a == channels_b (got {mc.channels_a} and "
+                f"{mc.channels_b}); set loss_weights['identity'] = 0"
+            )
+        pool_size = int(config.schedule.get("pool_size", self.default_pool_size))
+        if pool_size < 0:
+            raise TrainingError(f"task 'style': schedule['pool_size'] must be >= 0, got {pool_size}")
+        self.pool_a = ImagePool(pool_size)  # fake shoes
+        self.pool_b = ImagePool(pool_size)  # fake handbags
+
+    # ----------------------------------------------------------------------------------------------- building
+    def build_models(self) -> dict[str, nn.Module]:
+        from fashion_gans.models import build_models
+
+        return build_models(self.model_config)
+
+    def build_optimizers(self, models: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
+        c = self.config
+        g_params = list(models["gen_ab"].parameters()) + list(models["gen_ba"].parameters())
+        d_params = list(models["disc_a"].parameters()) + list(models["disc_b"].parameters())
+        betas = (float(c.betas[0]), float(c.betas[1]))
+        return {
+            "g": torch.optim.Adam(g_params, lr=c.lr_g, betas=betas),
+            "d": torch.optim.Adam(d_params, lr=c.lr_d, betas=betas),
+        }
+
+    def _square_size(self) -> int:
+        h, w = self.model_config.image_size
+        if h != w:
+            raise TrainingError(f"task 'style': the shoes/handbags datasets are square; image_size is {(h, w)}")
+        return int(h)
+
+    def build_dataset(self, split: str) -> torch.utils.data.Dataset:
+        from ..data import resolve_data
+
+        kind, location = resolve_data(self.config)
+        options = {k: v for k, v in self.config.data_options.items() if k != "size"}
+        size = self._square_size()
+        try:
+            if kind == "synthetic":
+                from fashion_gans.data.bags_shoes import BagsShoesDataset
+                from ..data import synthetic_root
+
+                root = synthetic_root(self.config, ("bags_shoes",)) / "bags_shoes"
+                return BagsShoesDataset(root, split, size, **{"seed": self.config.seed, **options})
+            if kind == "folder":
+                from fashion_gans.data.bags_shoes import BagsShoesDataset
+
+                return BagsShoesDataset(location, split, size, **{"seed": self.config.seed, **options})
+            if kind == "hf":
+                from fashion_gans.data.bags_shoes import BagsShoesDataset
+
+                return BagsShoesDataset.from_hf(location, split, size, **{"seed": self.config.seed, **options})
+            if kind == "fashion-mnist":
+                from fashion_gans.data.fashion_mnist import FashionMNISTShoesBags
+
+                kwargs = {"pad_to": 32, "channels": 1, "seed": self.config.seed, **options}
+                return FashionMNISTShoesBags(location, split, **kwargs)
+        except TypeError as exc:
+            raise TrainingError(f"task 'style': bad data_options {options} for data kind {kind!r}: {exc}") from exc
+        raise TrainingError(f"task 'style' cannot train on data kind {kind!r}")
+
+    def check_data(self, item: dict[str, torch.Tensor]) -> None:
+        mc = self.model_config
+        h, w = mc.image_size
+        for key, channels in (("shoe", mc.channels_a), ("bag", mc.channels_b)):
+            if key not in item:
+                raise TrainingError(f"task 'style': dataset items need {key!r}, got keys {sorted(item)}")
+            shape = tuple(item[key].shape)
+            if shape != (channels, h, w):
+                raise TrainingError(
+                    f"task 'style': dataset {key} images are {shape} but the model expects {(channels, h, w)}; "
+                    f"set model_overrides (channels_a/channels_b, image_size) or data_options (channels, pad_to)"
+                )
+
+    # ----------------------------------------------------------------------------------------------- training
+    def training_step(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        acc = self.accelerator
+        g_ab, g_ba = self.models["gen_ab"], self.models["gen_ba"]
+        d_a, d_b = self.models["disc_a"], self.models["disc_b"]
+        opt_g, opt_d = self.optimizers["g"], self.optimizers["d"]
+        w = self.loss_weights
+        real_a, real_b = batch["shoe"], batch["bag"]
+
+        # 1. Generators.  The discriminators are called as bare modules with frozen parameters: no gradient
+        #    reaches them and no data-parallel gradient reduction is started for them in this update.
+        raw_d_a, raw_d_b = self.unwrap("disc_a"), self.unwrap("disc_b")
+        with frozen(raw_d_a, raw_d_b):
+            fake_b = g_ab(real_a)
+            fake_a = g_ba(real_b)
+            g_adv = _lsgan(raw_d_b(fake_b), 1.0) + _lsgan(raw_d_a(fake_a), 1.0)
+            g_cycle = F.l1_loss(g_ba(fake_b).float(), real_a.float()) + F.l1_loss(g_ab(fake_a).float(), real_b.float())
+            if w["identity"] > 0:
+                g_identity = (F.l1_loss(g_ab(real_b).float(), real_b.float())
+                              + F.l1_loss(g_ba(real_a).float(), real_a.float()))
+            else:
+                g_identity = torch.zeros((), device=real_a.device)
+            g_total = w["adversarial"] * g_adv + w["cycle"] * g_cycle + w["identity"] * g_identity
+            opt_g.zero_grad(set_to_none=True)
+            acc.backward(g_total)
+            opt_g.step()
+
+        # 2. Discriminators, on detached fakes from the image pools (thesis-code fix: the fakes were not detached).
+        pooled_a = self.pool_a.query(fake_a.detach())
+        pooled_b = self.pool_b.query(fake_b.detach())
+        d_a_real, d_a_fake = _lsgan(d_a(real_a), 1.0), _lsgan(d_a(pooled_a), 0.0)
+        d_b_real, d_b_fake = _lsgan(d_b(real_b), 1.0), _lsgan(d_b(pooled_b), 0.0)
+        d_total = 0.5 * (d_a_real + d_a_fake) + 0.5 * (d_b_real + d_b_fake)
+        opt_d.zero_grad(set_to_none=True)
+        acc.backward(d_total)
+        opt_d.step()
+
+        losses = {
+            "g_adv": g_adv, "g_cycle": g_cycle, "g_identity": g_identity, "g_total": g_total,
+            "d_a_real": d_a_real, "d_a_fake": d_a_fake, "d_b_real": d_b_real, "d_b_fake": d_b_fake,
+            "d_total": d_total,
+        }
+        return {k: v.detach() for k, v in losses.items()}
+
+    # ----------------------------------------------------------------------------------------------- results
+    def _generators(self) -> tuple[nn.Module, nn.Module]:
+        return self.unwrap("gen_ab"), self.unwrap("gen_ba")
+
+    def _device(self) -> torch.device:
+        return next(self.unwrap("gen_ab").parameters()).device
+
+    @torch.no_grad()
+    def sample(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Rows of ``shoe | G_AB(shoe) | handbag | G_BA(handbag)`` (grey images repeated to 3 channels)."""
+        g_ab, g_ba = self._generators()
+        device = self._device()
+        real_a, real_b = batch["shoe"].to(device), batch["bag"].to(device)
+        with eval_mode(g_ab, g_ba):
+            fake_b, fake_a = g_ab(real_a).float(), g_ba(real_b).float()
+        columns = [to_rgb_grid(t) for t in (real_a.float(), fake_b, real_b.float(), fake_a)]
+        return torch.stack(columns, dim=1).flatten(0, 1).clamp(-1, 1).cpu()
+
+    @torch.no_grad()
+    def evaluate(self, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
+        g_ab, g_ba = self._generators()
+        device = self._device()
+        sums = {"cycle_l1_a": 0.0, "cycle_l1_b": 0.0, "colour_err_ab": 0.0, "colour_err_ba": 0.0}
+        n_a = n_b = 0
+        feats: dict[str, list[torch.Tensor]] = {"real_a": [], "real_b": [], "fake_a": [], "fake_b": []}
+        colour = self.model_config.channels_a == 3 and self.model_config.channels_b == 3
+        with eval_mode(g_ab, g_ba):
+            for batch in batches:
+                real_a, real_b = batch["shoe"].to(device).float(), batch["bag"].to(device).float()
+                fake_b, fake_a = g_ab(real_a).float(), g_ba(real_b).float()
+                rec_a, rec_b = g_ba(fake_b).float(), g_ab(fake_a).float()
+                sums["cycle_l1_a"] += (rec_a - real_a).abs().mean(dim=(1, 2, 3)).sum().item()
+                sums["cycle_l1_b"] += (rec_b - real_b).abs().mean(dim=(1, 2, 3)).sum().item()
+                if colour:
+                    sums["colour_err_ab"] += (object_mean_colour(fake_b) - object_mean_colour(real_a)).abs() \
+                        .mean(dim=1).sum().item()
+                    sums["colour_err_ba"] += (object_mean_colour(fake_a) - object_mean_colour(real_b)).abs() \
+                        .mean(dim=1).sum().item()
+                n_a += real_a.shape[0]
+                n_b += real_b.shape[0]
+                for key, t in (("real_a", real_a), ("real_b", real_b), ("fake_a", fake_a), ("fake_b", fake_b)):
+                    feats[key].append(pixel_features(t).cpu())
+        if n_a == 0:
+            raise TrainingError("task 'style': evaluate() got no batches")
+        out = {"cycle_l1_a": sums["cycle_l1_a"] / n_a, "cycle_l1_b": sums["cycle_l1_b"] / n_b}
+        f = {k: torch.cat(v) for k, v in feats.items()}
+        out["fd8_ab"] = frechet_distance(f["fake_b"], f["real_b"])
+        out["fd8_ba"] = frechet_distance(f["fake_a"], f["real_a"])
+        if colour:
+            out["colour_err_ab"] = sums["colour_err_ab"] / n_a
+            out["colour_err_ba"] = sums["colour_err_ba"] / n_b
+        return out
+
+    def export(self) -> dict[str, nn.Module]:
+        return {"gen_ab": self.unwrap("gen_ab"), "gen_ba": self.unwrap("gen_ba")}
+
+    # ----------------------------------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "pool_a": self.pool_a.state_dict(), "pool_b": self.pool_b.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        device = self._device() if self.models else None
+        if "pool_a" in state:
+            self.pool_a.load_state_dict(state["pool_a"], device)
+        if "pool_b" in state:
+            self.pool_b.load_state_dict(state["pool_b"], device)

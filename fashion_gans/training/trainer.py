@@ -1,0 +1,612 @@
+"""The one training loop, on Hugging Face Accelerate, for every task.
+
+The loop owns devices, data order, mixed precision, checkpoints, logging, samples, evaluation, guards and
+the final export; a task (:mod:`.tasks`) owns its networks, losses and update order.
+
+Data order is the loop's own: each epoch is a permutation of the training set drawn from ``(seed, epoch)``,
+sharded across processes, cut into batches with the last partial batch dropped.  Accelerate does not wrap
+the DataLoader, so the data position (epoch, batch within epoch) is exact and a resumed run sees exactly the
+batches the uninterrupted run would have.  Together with the checkpointed RNG states of every process and
+the fixed-seed sampling/evaluation (run under ``torch.random.fork_rng``), resuming on CPU with deterministic
+settings reproduces the uninterrupted run bit for bit.
+
+Non-finite losses are checked every step: the step's losses are stacked into one tensor (summed over
+processes when there are several, so every process stops together) and read back with a single ``.item()``.
+That one host synchronisation per step is the price of naming the exact step; all other scalars stay on the
+device until the next ``log_every`` step.
+
+Run folder (``TrainConfig.output_dir``)::
+
+    config.json              TrainConfig + model config of the run
+    checkpoints/step-*/      full training state (see :mod:`.checkpoint`)
+    samples/step-*.png       fixed-seed sample grids
+    logs/scalars.jsonl       every logged loss and metric; logs/<tracker files> (TensorBoard by default)
+    plots/losses.png, plots/metric_<name>.png
+    final/<name>/            exported networks (save_pretrained: safetensors + config.json + model card)
+
+Test hooks (environment variables, read only by :meth:`Trainer.fit`): ``FASHION_GANS_KILL_AFTER_STEP=N``
+makes the process SIGKILL itself right after checkpoint ``N`` is written; ``FASHION_GANS_DEBUG_DIR=DIR``
+makes every process write ``DIR/weights-<rank>.json`` (a hash of its networks' weights) at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import torch
+from torch import nn
+
+from .checkpoint import (
+    CHECKPOINT_DIR,
+    capture_rng_state,
+    latest_checkpoint,
+    load_checkpoint,
+    prune_checkpoints,
+    remove_stale,
+    restore_rng_state,
+    save_checkpoint,
+)
+from .config import TrainConfig, TrainingError
+
+__all__ = ["Trainer", "EpochBatches", "MAX_ROLLBACKS"]
+
+MAX_ROLLBACKS = 3
+_SAMPLE_ROWS = 8
+
+
+class EpochBatches:
+    """Deterministic, distributed-aware batches of indices: a permutation from ``(seed, epoch)``, sharded by
+    process (rank ``r`` takes every ``num_replicas``-th index from ``r``), cut into ``batch_size`` batches,
+    the last partial batch dropped."""
+
+    def __init__(self, length: int, batch_size: int, *, seed: int, num_replicas: int = 1, rank: int = 0) -> None:
+        self.length, self.batch_size, self.seed = length, batch_size, seed
+        self.num_replicas, self.rank = num_replicas, rank
+        self.per_replica = length // num_replicas
+        self.batches_per_epoch = self.per_replica // batch_size
+
+    def epoch(self, epoch: int, start: int = 0) -> list[list[int]]:
+        """Batches ``start..`` of ``epoch`` for this process."""
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        perm = torch.randperm(self.length, generator=g)[: self.per_replica * self.num_replicas]
+        mine = perm[self.rank :: self.num_replicas].tolist()
+        return [mine[b * self.batch_size : (b + 1) * self.batch_size] for b in range(start, self.batches_per_epoch)]
+
+
+class _NonFinite(Exception):
+    def __init__(self, name: str, step: int) -> None:
+        super().__init__(name, step)
+        self.name, self.step = name, step
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to_device(v, device) for v in batch)
+    return batch
+
+
+def _flat_hparams(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            out.update(_flat_hparams(value, f"{prefix}{key}."))
+        elif isinstance(value, (int, float, str, bool)):
+            out[f"{prefix}{key}"] = value
+        else:
+            out[f"{prefix}{key}"] = json.dumps(value)
+    return out
+
+
+def weights_digest(models: dict[str, nn.Module]) -> str:
+    """SHA-256 over every network's state dict (names, shapes and bytes), in role order."""
+    h = hashlib.sha256()
+    for role in sorted(models):
+        for name, tensor in sorted(models[role].state_dict().items()):
+            t = tensor.detach().cpu().contiguous()
+            h.update(f"{role}.{name}:{tuple(t.shape)}:{t.dtype}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+class Trainer:
+    """Train ``config.task`` with one loop: ``Trainer(config).fit() -> final metrics``.
+
+    ``task_class`` replaces the registered task class (tests); ``hub_api`` replaces ``huggingface_hub.HfApi``
+    for uploads/downloads; ``step_callback(step)`` runs after every step (benchmarks).
+    """
+
+    def __init__(self, config: TrainConfig, *, task_class: type | None = None, hub_api: Any = None,
+                 step_callback: Callable[[int], None] | None = None) -> None:
+        from fashion_gans.models import get_preset
+
+        self.config = config
+        try:
+            self.model_config = get_preset(config.preset_name).replace(**config.model_overrides)
+        except (ValueError, TypeError) as exc:
+            raise TrainingError(f"model config: {exc}") from exc
+        if task_class is None:
+            from .tasks import get_task_class
+
+            task_class = get_task_class(config.task)
+        self.task_class = task_class
+        self.hub_api = hub_api
+        self.step_callback = step_callback
+        self.out = Path(config.output_dir)
+        self.ckpt_dir = self.out / CHECKPOINT_DIR
+        self.task = None
+
+    # ============================================================================================ description
+    def config_dict(self) -> dict[str, Any]:
+        return {"train": self.config.to_dict(), "model": self.model_config.to_dict(),
+                "model_config_class": type(self.model_config).__name__}
+
+    def build_data(self, task=None):
+        """(train, test) datasets of the task, checked by every guard that needs no model."""
+        from fashion_gans.data.io import DataError
+
+        task = task or self.task_class(self.config, self.model_config)
+        try:
+            train = task.build_dataset("train")
+            test = task.build_dataset("test")
+        except DataError as exc:
+            raise TrainingError(f"data {self.config.data!r} for task {self.config.task!r}: {exc}") from exc
+        return train, test
+
+    def check_data(self, task, train, test, num_processes: int = 1) -> None:
+        """Guards, before any heavy work: no images, batch larger than the data, config contradicting the data."""
+        n = len(train)
+        if n == 0:
+            raise TrainingError(f"data {self.config.data!r}: the training set of task {self.config.task!r} has no "
+                                "images")
+        if len(test) == 0:
+            raise TrainingError(f"data {self.config.data!r}: the test set of task {self.config.task!r} has no images")
+        per_process = n // num_processes
+        if self.config.batch_size > per_process:
+            raise TrainingError(
+                f"batch_size {self.config.batch_size} is larger than the training set per process "
+                f"({n} images / {num_processes} process(es) = {per_process}); the last partial batch is dropped, "
+                "so no full batch would ever be trained: lower batch_size or use more data")
+        task.check_data(train[0])
+
+    def describe(self) -> dict[str, Any]:
+        """Resolved configuration and dataset sizes (``--dry-run``)."""
+        task = self.task_class(self.config, self.model_config)
+        train, test = self.build_data(task)
+        self.check_data(task, train, test)
+        steps_per_epoch = len(train) // self.config.batch_size
+        total = self.config.max_steps or self.config.epochs * steps_per_epoch
+        return {**self.config_dict(), "data": {"train_size": len(train), "test_size": len(test),
+                                               "steps_per_epoch": steps_per_epoch, "total_steps": total}}
+
+    # ============================================================================================ fit
+    def fit(self) -> dict[str, float]:
+        from accelerate import Accelerator
+        from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
+
+        cfg = self.config
+        if cfg.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
+        log_with = None if cfg.log_with in ("", "none") else cfg.log_with
+        acc = Accelerator(
+            cpu=cfg.cpu, mixed_precision=cfg.mixed_precision, log_with=log_with,
+            project_config=ProjectConfiguration(project_dir=str(self.out), logging_dir=str(self.out / "logs")),
+            # GAN steps update one network group at a time, so some parameters see no gradient in a backward.
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        )
+        self.accelerator = acc
+        self.is_main = acc.is_main_process
+
+        # ---- task and data; every guard before any heavy work
+        set_seed(cfg.seed)
+        task = self.task_class(cfg, self.model_config)
+        self.task = task
+        with acc.main_process_first():
+            train, test = self.build_data(task)
+        self.check_data(task, train, test, acc.num_processes)
+        self.train_set, self.test_set = train, test
+        self.batches = EpochBatches(len(train), cfg.batch_size, seed=cfg.seed, num_replicas=acc.num_processes,
+                                    rank=acc.process_index)
+        self.total_steps = cfg.max_steps or cfg.epochs * self.batches.batches_per_epoch
+
+        if self.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            remove_stale(self.ckpt_dir)
+            self._write_json(self.out / "config.json",
+                             {**self.config_dict(), "num_processes": acc.num_processes,
+                              "train_size": len(train), "test_size": len(test)})
+
+        # ---- networks (under the seed) and optimisers
+        set_seed(cfg.seed)
+        models = task.build_models()
+        if cfg.channels_last:
+            models = {k: m.to(memory_format=torch.channels_last) for k, m in models.items()}
+        optimizers = task.build_optimizers(models)
+        prepared_models = {k: acc.prepare_model(m) for k, m in models.items()}
+        if cfg.compile:
+            prepared_models = {k: torch.compile(m) for k, m in prepared_models.items()}
+        prepared_opts = {k: acc.prepare_optimizer(o) for k, o in optimizers.items()}
+        task.bind(acc, prepared_models, prepared_opts)
+        self.models, self.optimizers = prepared_models, prepared_opts
+
+        # ---- fixed sample / evaluation batches
+        rows = min(_SAMPLE_ROWS, len(test))
+        self.sample_batch = self._collate([test[i] for i in range(rows)])
+        self.eval_batches = []
+        eb = min(cfg.batch_size, len(test))
+        for b in range(min(cfg.eval_batches, max(1, len(test) // eb))):
+            self.eval_batches.append(self._collate([test[i] for i in range(b * eb, (b + 1) * eb)]))
+
+        # ---- trackers, hub, resume
+        if log_with is not None:
+            acc.init_trackers("fashion_gans", config=_flat_hparams(self.config_dict()))
+        self.hub = None
+        if cfg.hub_repo and self.is_main:
+            from .hub_sync import HubSync
+
+            self.hub = HubSync(cfg.hub_repo, private=cfg.hub_private, api=self.hub_api,
+                               keep_checkpoints=cfg.keep_checkpoints)
+        self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        # Rank-specific stream for in-step randomness (noise, latents); the data order is rank-aware already.
+        set_seed(cfg.seed + 7919 * acc.process_index)
+        if cfg.resume:
+            path = self._resolve_resume(cfg.resume)
+            if path is not None:
+                self._restore(path)
+                if self.is_main:
+                    self._truncate_log(self.step)
+                    print(f"resumed from {path} at step {self.step} (epoch {self.epoch}, batch {self.batch_in_epoch})",
+                          flush=True)
+
+        try:
+            metrics = self._train()
+            acc.wait_for_everyone()
+            final = self._finish(metrics)
+        finally:
+            if self.hub is not None:
+                self.hub.close()
+            if log_with is not None:
+                acc.end_training()
+        return final
+
+    # ============================================================================================ loop
+    def _train(self) -> dict[str, float]:
+        from tqdm.auto import tqdm
+
+        cfg, acc = self.config, self.accelerator
+        self.rollbacks = 0
+        self._sums: dict[str, torch.Tensor] = {}
+        self._count = 0
+        self.pbar = tqdm(total=self.total_steps, initial=self.step, disable=not self.is_main, dynamic_ncols=True,
+                         desc=f"{cfg.task}")
+        self._pbar_pos = self.step
+        metrics: dict[str, float] = {}
+        while self.step < self.total_steps:
+            try:
+                metrics = self._run_epochs() or metrics
+            except _NonFinite as bad:
+                message = (f"non-finite loss {bad.name!r} at step {bad.step} (task {cfg.task!r}, "
+                           f"data {cfg.data!r})")
+                latest = latest_checkpoint(self.ckpt_dir)
+                if cfg.on_nan != "rollback":
+                    raise TrainingError(message + "; set on_nan='rollback' to resume from the last checkpoint") \
+                        from None
+                if latest is None:
+                    raise TrainingError(message + "; no checkpoint to roll back to") from None
+                if self.rollbacks >= MAX_ROLLBACKS:
+                    raise TrainingError(message + f"; gave up after {MAX_ROLLBACKS} rollbacks") from None
+                self.rollbacks += 1
+                if self.is_main:
+                    print(f"{message}: rolling back to {latest.name} ({self.rollbacks}/{MAX_ROLLBACKS})", flush=True)
+                self._restore(latest)
+                # Replaying the same RNG stream would reproduce the same failure: draw a fresh one.
+                from accelerate.utils import set_seed
+
+                set_seed(cfg.seed + 1_000_003 * self.rollbacks + 7919 * acc.process_index + self.step)
+                self._sums, self._count = {}, 0
+        self.pbar.close()
+        return metrics
+
+    def _run_epochs(self) -> dict[str, float]:
+        cfg, acc = self.config, self.accelerator
+        metrics: dict[str, float] = {}
+        while self.step < self.total_steps:
+            epoch = self.epoch
+            if hasattr(self.train_set, "set_epoch"):
+                self.train_set.set_epoch(epoch)
+            self.task.on_epoch_start(epoch)  # also on a mid-epoch resume: must be idempotent
+            batches = self.batches.epoch(epoch, self.batch_in_epoch)
+            loader = torch.utils.data.DataLoader(
+                self.train_set, batch_sampler=batches, num_workers=cfg.num_workers,
+                pin_memory=acc.device.type == "cuda",
+                # Worker seeds come from this generator, not from the global RNG (which is checkpointed).
+                generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch),
+            )
+            for batch in loader:
+                batch = _to_device(batch, acc.device)
+                losses = self.task.training_step(batch, self.step)
+                self.step += 1
+                self.batch_in_epoch += 1
+                self._check_finite(losses)
+                self._accumulate(losses)
+                step = self.step
+                if step % cfg.log_every == 0 or step == self.total_steps:
+                    self._log_losses()
+                if step % cfg.sample_every == 0:
+                    self._sample()
+                if cfg.eval_every and step % cfg.eval_every == 0 and step != self.total_steps:
+                    metrics = self._evaluate()
+                if self.batch_in_epoch == self.batches.batches_per_epoch:
+                    self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+                if step % cfg.checkpoint_every == 0 or step == self.total_steps:
+                    self._save()
+                if self.step_callback is not None:
+                    self.step_callback(step)
+                if step >= self.total_steps:
+                    return metrics
+            if self.batch_in_epoch != 0:  # loader ended early (cannot happen with drop_last); keep position sane
+                self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+        return metrics
+
+    # ============================================================================================ guards, logs
+    def _check_finite(self, losses: dict[str, torch.Tensor]) -> None:
+        if not losses:
+            return
+        names = list(losses)
+        bad = torch.stack([(~torch.isfinite(losses[n].detach().float())).any() for n in names]).float()
+        if self.accelerator.num_processes > 1:
+            bad = self.accelerator.reduce(bad, reduction="sum")
+        if bad.any().item():
+            first = next(n for n, b in zip(names, bad.tolist()) if b)
+            raise _NonFinite(first, self.step)
+
+    def _accumulate(self, losses: dict[str, torch.Tensor]) -> None:
+        for name, value in losses.items():
+            v = value.detach().float()
+            self._sums[name] = self._sums[name] + v if name in self._sums else v.clone()
+        self._count += 1
+
+    def _log_losses(self) -> None:
+        if not self._sums:
+            return
+        names = sorted(self._sums)
+        means = torch.stack([self._sums[n] for n in names]) / self._count
+        if self.accelerator.num_processes > 1:
+            means = self.accelerator.reduce(means, reduction="mean")
+        values = dict(zip(names, means.tolist()))
+        self._sums, self._count = {}, 0
+        self.accelerator.log({f"loss/{k}": v for k, v in values.items()}, step=self.step)
+        if self.is_main:
+            self._append_log({"step": self.step, "kind": "loss", **values})
+            self.pbar.update(self.step - self._pbar_pos)
+            self._pbar_pos = self.step
+            self.pbar.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
+
+    def _append_log(self, record: dict[str, Any]) -> None:
+        path = self.out / "logs" / "scalars.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    def _truncate_log(self, step: int) -> None:
+        """Drop records written after ``step`` by a run that was killed after its last checkpoint."""
+        from fashion_gans.data.io import atomic_path
+
+        path = self.out / "logs" / "scalars.jsonl"
+        if not path.is_file():
+            return
+        keep = [line for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip() and json.loads(line)["step"] <= step]
+        with atomic_path(path) as tmp:
+            tmp.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
+
+    def _write_json(self, path: Path, data: dict[str, Any]) -> None:
+        from fashion_gans.data.io import atomic_path
+
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+    # ============================================================================================ samples, eval
+    def _collate(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        return _to_device(torch.utils.data.default_collate(items), self.accelerator.device)
+
+    @contextlib.contextmanager
+    def _fixed_rng(self) -> Iterator[None]:
+        """Fixed-seed sampling/evaluation that leaves the training RNG streams untouched."""
+        import random
+
+        import numpy as np
+
+        devices = [self.accelerator.device.index or 0] if self.accelerator.device.type == "cuda" else []
+        py, npst = random.getstate(), np.random.get_state()
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.config.seed)
+            try:
+                yield
+            finally:
+                random.setstate(py)
+                np.random.set_state(npst)
+
+    def _sample(self) -> None:
+        from torchvision.utils import make_grid
+
+        from fashion_gans.data.io import save_image, tensor_to_array
+
+        with self._fixed_rng(), torch.no_grad():
+            images = self.task.sample(self.sample_batch)
+        if not self.is_main:
+            return
+        images = images.detach().float().cpu().clamp(-1, 1)
+        rows = len(next(iter(v for v in self.sample_batch.values() if isinstance(v, torch.Tensor))))
+        n = images.shape[0]
+        columns = n // rows if rows and n % rows == 0 else math.ceil(math.sqrt(n))
+        grid = make_grid(images, nrow=columns, padding=2, pad_value=1.0)
+        path = self.out / "samples" / f"step-{self.step:09d}.png"
+        save_image(tensor_to_array(grid), path)
+        if self.hub is not None:
+            self.hub.upload(path, f"samples/{path.name}")
+
+    def _evaluate(self) -> dict[str, float]:
+        with self._fixed_rng(), torch.no_grad():
+            metrics = {k: float(v) for k, v in self.task.evaluate(self.eval_batches).items()}
+        self.accelerator.log({f"metric/{k}": v for k, v in metrics.items()}, step=self.step)
+        if self.is_main:
+            self._append_log({"step": self.step, "kind": "metric", **metrics})
+            self.pbar.write(f"step {self.step}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+        return metrics
+
+    # ============================================================================================ checkpoints
+    def _bare_models(self) -> dict[str, nn.Module]:
+        return {k: self.accelerator.unwrap_model(m) for k, m in self.models.items()}
+
+    def _save(self) -> None:
+        acc = self.accelerator
+        rng = capture_rng_state()
+        if acc.num_processes > 1:
+            from accelerate.utils import gather_object
+
+            rngs = gather_object([rng])
+        else:
+            rngs = [rng]
+        if self.is_main:
+            scaler = acc.scaler.state_dict() if getattr(acc, "scaler", None) is not None else None
+            path = save_checkpoint(
+                self.ckpt_dir, self.step, models=self._bare_models(), optimizers=self.optimizers,
+                epoch=self.epoch, batch_in_epoch=self.batch_in_epoch, rng=list(rngs), task=self.task.state_dict(),
+                config=self.config_dict(), scaler=scaler,
+            )
+            prune_checkpoints(self.ckpt_dir, self.config.keep_checkpoints)
+            if self.hub is not None:
+                self.hub.upload(path, f"{CHECKPOINT_DIR}/{path.name}", f"Checkpoint at step {self.step}")
+        acc.wait_for_everyone()
+        kill_at = os.environ.get("FASHION_GANS_KILL_AFTER_STEP")
+        if kill_at and int(kill_at) == self.step:
+            os.kill(os.getpid(), signal.SIGKILL)  # test hook: a real kill, no clean-up runs
+
+    def _resolve_resume(self, resume: str) -> Path | None:
+        acc = self.accelerator
+        if resume != "latest":
+            path = Path(resume)
+            if not path.is_dir():
+                raise TrainingError(f"resume: {path}: no such checkpoint folder")
+            return path
+        path = latest_checkpoint(self.ckpt_dir)
+        if path is None and self.config.hub_repo:
+            if self.is_main:
+                from .hub_sync import download_latest_checkpoint
+
+                download_latest_checkpoint(self.config.hub_repo, self.ckpt_dir, api=self.hub_api)
+            acc.wait_for_everyone()
+            path = latest_checkpoint(self.ckpt_dir)
+        if path is None and self.is_main:
+            print("resume=latest: no checkpoint found, starting a fresh run", flush=True)
+        return path
+
+    def _restore(self, path: Path) -> None:
+        ckpt = load_checkpoint(path)
+        saved_model = ckpt.config.get("model")
+        if saved_model is not None and saved_model != json.loads(json.dumps(self.model_config.to_dict())):
+            raise TrainingError(f"{path}: the checkpoint's model config differs from this run's "
+                                f"(checkpoint: {saved_model}, run: {self.model_config.to_dict()})")
+        ckpt.load_models(self._bare_models())
+        missing = sorted(set(self.optimizers) - set(ckpt.optimizers))
+        if missing:
+            raise TrainingError(f"{path}: no state for optimiser(s) {missing}")
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(ckpt.optimizers[name])
+        if ckpt.scaler is not None and getattr(self.accelerator, "scaler", None) is not None:
+            self.accelerator.scaler.load_state_dict(ckpt.scaler)
+        self.task.load_state_dict(ckpt.task)
+        self.step, self.epoch, self.batch_in_epoch = ckpt.step, ckpt.epoch, ckpt.batch_in_epoch
+        rank = self.accelerator.process_index
+        if len(ckpt.rng) == self.accelerator.num_processes:
+            restore_rng_state(ckpt.rng[rank])
+        else:  # a different number of processes: reproducible, but not the same stream
+            from accelerate.utils import set_seed
+
+            set_seed(self.config.seed + 7919 * rank + self.step)
+
+    # ============================================================================================ end
+    def _finish(self, metrics: dict[str, float]) -> dict[str, float]:
+        acc = self.accelerator
+        self._sample()
+        final = self._evaluate()
+        if self.is_main:
+            self._write_json(self.out / "final_metrics.json", {"step": self.step, **final})
+            self._plot()
+            exported = self.task.export()
+            for name, module in exported.items():
+                module = acc.unwrap_model(module)
+                module.save_pretrained(self.out / "final" / name, metrics=final, dataset=self.config.data)
+            if self.hub is not None:
+                for folder in ("final", "plots"):
+                    if (self.out / folder).is_dir():
+                        self.hub.upload(self.out / folder, folder, f"Upload {folder}/")
+        debug = os.environ.get("FASHION_GANS_DEBUG_DIR")
+        if debug:
+            Path(debug).mkdir(parents=True, exist_ok=True)
+            (Path(debug) / f"weights-{acc.process_index}.json").write_text(json.dumps(
+                {"rank": acc.process_index, "step": self.step, "sha256": weights_digest(self._bare_models())}))
+        acc.wait_for_everyone()
+        return final
+
+    def _plot(self) -> None:
+        """The thesis' figures: one plot of every loss, one plot per metric (from logs/scalars.jsonl)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from fashion_gans.data.io import atomic_path
+
+        path = self.out / "logs" / "scalars.jsonl"
+        if not path.is_file():
+            return
+        series: dict[tuple[str, str], dict[int, float]] = {}
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            rec = json.loads(line)
+            for key, value in rec.items():
+                if key not in ("step", "kind"):
+                    series.setdefault((rec["kind"], key), {})[rec["step"]] = value  # last record of a step wins
+        plots = self.out / "plots"
+        plots.mkdir(parents=True, exist_ok=True)
+
+        def save(fig, name: str) -> None:
+            with atomic_path(plots / name) as tmp:
+                fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+            plt.close(fig)
+
+        losses = {k: v for (kind, k), v in series.items() if kind == "loss"}
+        if losses:
+            fig, ax = plt.subplots(figsize=(8, 4.5))
+            for name, points in sorted(losses.items()):
+                steps = sorted(points)
+                ax.plot(steps, [points[s] for s in steps], label=name)
+            ax.set(xlabel="step", ylabel="loss", title=f"{self.config.task}: training losses")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize="small")
+            save(fig, "losses.png")
+        for (kind, name), points in sorted(series.items()):
+            if kind != "metric":
+                continue
+            steps = sorted(points)
+            fig, ax = plt.subplots(figsize=(6, 4))
+            ax.plot(steps, [points[s] for s in steps], marker="o")
+            ax.set(xlabel="step", ylabel=name, title=f"{self.config.task}: held-out {name}")
+            ax.grid(alpha=0.3)
+            save(fig, f"metric_{name}.png")

@@ -1,0 +1,191 @@
+"""Garment task (PixelDTGAN): learning on real synthetic LookBook pairs, D_A negatives, detached D steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState, GradientState
+from torch.utils.data import DataLoader
+
+from fashion_gans.data.lookbook import LookBookDataset, LookBookWriteConfig, write_synthetic_lookbook
+from fashion_gans.data.synthetic import SyntheticWorld
+from fashion_gans.models import PixelDTGenerator, get_preset
+from fashion_gans.training.config import TrainConfig, TrainingError
+from fashion_gans.training.tasks.garment import GarmentTask, garment_mask, mean_colour_error
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    """A prepared data folder (``lookbook/`` subfolder) of the synthetic world at 32 px."""
+    root = tmp_path_factory.mktemp("garment-data")
+    write_synthetic_lookbook(root / "lookbook", SyntheticWorld(seed=0),
+                             LookBookWriteConfig(products=20, persons_per_product=3, size=(SIZE, SIZE), seed=0))
+    return root
+
+
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _model(**kw):
+    return get_preset("pixeldtgan_small").replace(**{"image_size": (SIZE, SIZE), **kw})
+
+
+def _config(tmp_path, data, **kw) -> TrainConfig:
+    base = dict(task="garment", data=str(data), batch_size=8, max_steps=100, lr_g=2e-3, lr_d=2e-3,
+                output_dir=str(tmp_path / "run"), cpu=True, log_with="none")
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _bind(task, seed: int = 0) -> Accelerator:
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    acc = Accelerator(cpu=True)
+    torch.manual_seed(seed)
+    models = task.build_models()
+    opts = task.build_optimizers(models)
+    task.bind(acc, {k: acc.prepare_model(m) for k, m in models.items()},
+              {k: acc.prepare_optimizer(o) for k, o in opts.items()})
+    return acc
+
+
+def _batch(dataset, n: int = 4) -> dict:
+    return next(iter(DataLoader(dataset, batch_size=n, shuffle=False)))
+
+
+def test_registered_and_fixed_recon_weight():
+    from fashion_gans.training.tasks import get_task_class
+
+    assert get_task_class("garment") is GarmentTask
+    assert set(GarmentTask.default_loss_weights) == {"adv_real", "adv_assoc", "recon"}
+
+
+def test_learns_on_synthetic_pairs(tmp_path, data_dir, one_thread):
+    """~400 CPU steps: held-out L1 to the true product falls well below its start, below the copy-the-person
+    baseline and below the mean-product-image baseline."""
+    task = GarmentTask(_config(tmp_path, data_dir), _model())
+    train, test = task.build_dataset("train"), task.build_dataset("test")
+    assert isinstance(train, LookBookDataset) and train.size == SIZE and train.seed == 0
+    task.check_data(train[0])
+    _bind(task)
+    eval_batches = list(DataLoader(test, batch_size=16))
+    before = task.evaluate(eval_batches)
+    loader = DataLoader(train, batch_size=8, shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(0))
+    step, epoch = 0, 0
+    while step < 400:
+        task.on_epoch_start(epoch)
+        train.set_epoch(epoch)
+        for batch in loader:
+            losses = task.training_step(batch, step)
+            assert all(v.ndim == 0 and not v.requires_grad and torch.isfinite(v) for v in losses.values())
+            step += 1
+            if step == 400:
+                break
+        epoch += 1
+    after = task.evaluate(eval_batches)
+    assert after["l1"] < 0.7 * before["l1"], (before, after)
+    assert after["l1"] < after["l1_copy_person"], after
+    mean_product = torch.stack([item["product_image"] for item in train]).mean(0)
+    mean_l1 = torch.cat([(b["product_image"] - mean_product).abs().flatten(1).mean(1) for b in eval_batches]).mean()
+    assert after["l1"] < float(mean_l1), (after, float(mean_l1))
+    G = task.export()["generator"]
+    assert isinstance(G, PixelDTGenerator)
+
+
+def test_loss_composition_and_assoc_negatives(tmp_path, data_dir):
+    """D_A sees (person, product), (person, unassociated product from the item) and (person, generated)."""
+    task = GarmentTask(_config(tmp_path, data_dir, loss_weights={"recon": 3.0}), _model())
+    batch = _batch(task.build_dataset("train"))
+    assert not torch.equal(batch["product_image"], batch["unassociated_product_image"])
+    _bind(task)
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    task.unwrap("disc_assoc").register_forward_hook(lambda m, args, out: seen.append(
+        (args[0].detach().clone(), args[1].detach().clone())))
+    losses = task.training_step(batch, 0)
+    person, n = batch["person_image"], batch["person_image"].shape[0]
+    d_person, d_product = seen[0]  # the D_A step: one forward over the three kinds of pair
+    assert torch.equal(d_person, torch.cat([person] * 3))
+    assert torch.equal(d_product[:n], batch["product_image"])
+    assert torch.equal(d_product[n:2 * n], batch["unassociated_product_image"])
+    assert torch.equal(seen[1][0], person)  # the G step: (person, generated)
+    assert torch.allclose(d_product[2 * n:], seen[1][1])
+    assert torch.allclose(losses["d_assoc"], losses["d_assoc_assoc"] + losses["d_assoc_unassoc"]
+                          + losses["d_assoc_fake"], rtol=1e-5)
+    assert torch.allclose(losses["g"], losses["g_adv_real"] + losses["g_adv_assoc"] + 3.0 * losses["g_l1"],
+                          rtol=1e-5)
+    assert task.state_dict()["loss_weights"]["recon"] == 3.0
+
+
+def test_d_steps_do_not_reach_generator(tmp_path, data_dir):
+    task = GarmentTask(_config(tmp_path, data_dir), _model())
+    batch = _batch(task.build_dataset("train"))
+    _bind(task)
+    events: list[str] = []
+    for role in ("generator", "disc_real", "disc_assoc"):
+        for p in task.unwrap(role).parameters():
+            p.register_post_accumulate_grad_hook(lambda _p, _r=role: events.append(f"{_r}_grad"))
+    for name in ("d_real", "d_assoc", "g"):
+        opt = task.optimizers[name]
+        step_fn = opt.step
+        opt.step = lambda *a, _n=name, _f=step_fn, **k: (events.append(f"{_n}_step"), _f(*a, **k))[1]
+    task.training_step(batch, 0)
+    da_step = events.index("d_assoc_step")
+    assert events.index("d_real_step") < da_step < events.index("g_step")
+    assert "disc_real_grad" in events[:da_step] and "disc_assoc_grad" in events[:da_step]
+    assert "generator_grad" not in events[:da_step]
+    assert "generator_grad" in events[da_step:events.index("g_step")]
+
+
+def test_check_data_rejects_contradictions(tmp_path, data_dir):
+    task = GarmentTask(_config(tmp_path, data_dir), _model())
+    item = task.build_dataset("test")[0]
+    task.check_data(item)
+    other = GarmentTask(_config(tmp_path, data_dir), _model(image_size=(64, 64)))
+    with pytest.raises(TrainingError, match=r"\(3, 32, 32\).*\(3, 64, 64\)"):
+        other.check_data(item)
+    with pytest.raises(TrainingError, match="unassociated_product_image"):
+        task.check_data({k: v for k, v in item.items() if k != "unassociated_product_image"})
+    with pytest.raises(TrainingError, match="square"):
+        GarmentTask(_config(tmp_path, data_dir), _model(image_size=(32, 64))).build_dataset("train")
+    with pytest.raises(TrainingError, match="fashion-mnist"):
+        GarmentTask(_config(tmp_path, "fashion-mnist"), _model()).build_dataset("train")
+    with pytest.raises(TrainingError, match="recon"):
+        GarmentTask(_config(tmp_path, data_dir, loss_weights={"recon": -1.0}), _model())
+
+
+def test_sample_and_colour_metric(tmp_path, data_dir):
+    task = GarmentTask(_config(tmp_path, data_dir), _model())
+    batch = _batch(task.build_dataset("test"), n=3)
+    _bind(task)
+    grid = task.sample(batch).view(3, 3, 3, SIZE, SIZE)
+    assert torch.equal(grid[:, 0], batch["person_image"]) and torch.equal(grid[:, 1], batch["product_image"])
+    product = batch["product_image"]
+    assert garment_mask(product).mean() > 0.05  # a garment on white
+    assert torch.allclose(mean_colour_error(product, product), torch.zeros(3), atol=1e-6)
+    # A generated image with the garment region recoloured by +0.2 in every channel ([0, 1] scale: +0.1).
+    shifted = torch.where(garment_mask(product).bool(), (product + 0.2).clamp(-1, 1), product)
+    assert (mean_colour_error(shifted, product) > 0).all()
+    assert (mean_colour_error(shifted, product) <= (0.1 * 3**0.5) + 1e-5).all()
+
+
+def test_trainer_fit_exports_generator(tmp_path, one_thread):
+    pytest.importorskip("fashion_gans.training.trainer")
+    from fashion_gans.training.trainer import Trainer
+
+    cfg = TrainConfig(task="garment", data="synthetic", synthetic_size=6, model_overrides={"image_size": [SIZE, SIZE]},
+                      batch_size=4, max_steps=3, checkpoint_every=3, sample_every=3, log_every=1, eval_batches=1,
+                      output_dir=str(tmp_path / "run"), cpu=True, log_with="none")
+    metrics = Trainer(cfg).fit()
+    assert {"l1", "colour_error"} <= set(metrics)
+    G = PixelDTGenerator.from_pretrained(tmp_path / "run" / "final" / "generator")
+    assert G.config.image_size == (SIZE, SIZE)
