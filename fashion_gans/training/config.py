@@ -104,9 +104,28 @@ class TrainConfig:
     and continue, at most 3 times)."""
 
     def __post_init__(self) -> None:
+        self._check_types()
         # torch's Adam rejects a mix of int and float betas, e.g. (0, 0.99) from a JSON file.
         self.betas = tuple(float(b) for b in self.betas)
         self.validate()
+
+    def _check_types(self) -> None:
+        """Each field has its declared type (ints are accepted for floats), e.g. from ``--set key=value``."""
+        expected = {"str": str, "int": int, "float": (int, float), "bool": bool}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            kind = str(f.type).split("[")[0]
+            if kind in expected:
+                ok = isinstance(value, expected[kind]) and (kind == "bool" or not isinstance(value, bool))
+            elif kind == "dict":
+                ok = isinstance(value, dict)
+            elif kind == "tuple":
+                ok = isinstance(value, (tuple, list)) and all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+            else:  # pragma: no cover - every field has one of the kinds above
+                ok = True
+            if not ok:
+                raise TrainingError(f"TrainConfig.{f.name}: expected {f.type}, got {value!r}")
 
     def validate(self) -> None:
         def bad(name: str, problem: str) -> None:

@@ -56,7 +56,10 @@ from .checkpoint import (
 )
 from .config import TrainConfig, TrainingError
 
-__all__ = ["Trainer", "EpochBatches", "MAX_ROLLBACKS"]
+__all__ = ["Trainer", "EpochBatches", "MAX_ROLLBACKS", "RESUME_MUST_MATCH"]
+
+#: Training options that define the run's data stream: a resume with any of them changed is refused.
+RESUME_MUST_MATCH = ("task", "data", "data_options", "synthetic_size", "seed", "batch_size")
 
 MAX_ROLLBACKS = 3
 _SAMPLE_ROWS = 8
@@ -312,6 +315,8 @@ class Trainer:
                 if self.is_main:
                     print(f"{message}: rolling back to {latest.name} ({self.rollbacks}/{MAX_ROLLBACKS})", flush=True)
                 self._restore(latest)
+                if self.is_main:
+                    self._truncate_log(self.step)  # drop the records of the steps being replayed
                 # Replaying the same RNG stream would reproduce the same failure: draw a fresh one.
                 from accelerate.utils import set_seed
 
@@ -521,6 +526,13 @@ class Trainer:
         if saved_model is not None and saved_model != json.loads(json.dumps(self.model_config.to_dict())):
             raise TrainingError(f"{path}: the checkpoint's model config differs from this run's "
                                 f"(checkpoint: {saved_model}, run: {self.model_config.to_dict()})")
+        saved_train = ckpt.config.get("train") or {}
+        changed = {key: (saved_train[key], getattr(self.config, key)) for key in RESUME_MUST_MATCH
+                   if key in saved_train and saved_train[key] != json.loads(json.dumps(getattr(self.config, key)))}
+        if changed:
+            detail = ", ".join(f"{k}: checkpoint {a!r} vs run {b!r}" for k, (a, b) in changed.items())
+            raise TrainingError(f"{path}: resuming with a different training setup would not continue the same run "
+                                f"({detail}); start a new output_dir or restore these options")
         ckpt.load_models(self._bare_models())
         missing = sorted(set(self.optimizers) - set(ckpt.optimizers))
         if missing:

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from accelerate import Accelerator
-from accelerate.state import AcceleratorState, GradientState
 from torch.utils.data import DataLoader
 
 from fashion_gans.data.lookbook import LookBookDataset, LookBookWriteConfig, write_synthetic_lookbook
@@ -15,6 +13,7 @@ from fashion_gans.data.synthetic import SyntheticWorld
 from fashion_gans.models import PixelDTGenerator, get_preset
 from fashion_gans.training.config import TrainConfig, TrainingError
 from fashion_gans.training.tasks.garment import GarmentTask, garment_mask, mean_colour_error
+from task_harness import bind_task
 
 SIZE = 32
 
@@ -47,16 +46,6 @@ def _config(tmp_path, data, **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
-def _bind(task, seed: int = 0) -> Accelerator:
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    acc = Accelerator(cpu=True)
-    torch.manual_seed(seed)
-    models = task.build_models()
-    opts = task.build_optimizers(models)
-    task.bind(acc, {k: acc.prepare_model(m) for k, m in models.items()},
-              {k: acc.prepare_optimizer(o) for k, o in opts.items()})
-    return acc
 
 
 def _batch(dataset, n: int = 4) -> dict:
@@ -77,7 +66,7 @@ def test_learns_on_synthetic_pairs(tmp_path, data_dir, one_thread):
     train, test = task.build_dataset("train"), task.build_dataset("test")
     assert isinstance(train, LookBookDataset) and train.size == SIZE and train.seed == 0
     task.check_data(train[0])
-    _bind(task)
+    bind_task(task)
     eval_batches = list(DataLoader(test, batch_size=16))
     before = task.evaluate(eval_batches)
     loader = DataLoader(train, batch_size=8, shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(0))
@@ -107,7 +96,7 @@ def test_loss_composition_and_assoc_negatives(tmp_path, data_dir):
     task = GarmentTask(_config(tmp_path, data_dir, loss_weights={"recon": 3.0}), _model())
     batch = _batch(task.build_dataset("train"))
     assert not torch.equal(batch["product_image"], batch["unassociated_product_image"])
-    _bind(task)
+    bind_task(task)
     seen: list[tuple[torch.Tensor, torch.Tensor]] = []
     task.unwrap("disc_assoc").register_forward_hook(lambda m, args, out: seen.append(
         (args[0].detach().clone(), args[1].detach().clone())))
@@ -129,7 +118,7 @@ def test_loss_composition_and_assoc_negatives(tmp_path, data_dir):
 def test_d_steps_do_not_reach_generator(tmp_path, data_dir):
     task = GarmentTask(_config(tmp_path, data_dir), _model())
     batch = _batch(task.build_dataset("train"))
-    _bind(task)
+    bind_task(task)
     events: list[str] = []
     for role in ("generator", "disc_real", "disc_assoc"):
         for p in task.unwrap(role).parameters():
@@ -166,7 +155,7 @@ def test_check_data_rejects_contradictions(tmp_path, data_dir):
 def test_sample_and_colour_metric(tmp_path, data_dir):
     task = GarmentTask(_config(tmp_path, data_dir), _model())
     batch = _batch(task.build_dataset("test"), n=3)
-    _bind(task)
+    bind_task(task)
     grid = task.sample(batch).view(3, 3, 3, SIZE, SIZE)
     assert torch.equal(grid[:, 0], batch["person_image"]) and torch.equal(grid[:, 1], batch["product_image"])
     product = batch["product_image"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from accelerate import Accelerator
-from accelerate.state import AcceleratorState, GradientState
 from torch import nn
 from torch.utils.data import ConcatDataset, DataLoader, Subset
 
@@ -22,6 +20,7 @@ from fashion_gans.training.tasks.generation import (
     progressive_position,
     r1_penalty,
 )
+from task_harness import bind_task
 
 TINY = dict(image_channels=1, z_dim=32, w_dim=32, const_channels=32, channels=(32, 32, 32, 16),
             d_channels=(32, 32, 16, 16), mapping_layers=2)
@@ -38,16 +37,6 @@ def _config(tmp_path, **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
-def _bind(task, seed: int = 0, mixed_precision: str = "no") -> Accelerator:
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    acc = Accelerator(cpu=True, mixed_precision=mixed_precision)
-    torch.manual_seed(seed)
-    models = task.build_models()
-    opts = task.build_optimizers(models)
-    task.bind(acc, {k: acc.prepare_model(m) for k, m in models.items()},
-              {k: acc.prepare_optimizer(o) for k, o in opts.items()})
-    return acc
 
 
 def _run(task, dataset, steps: int, batch_size: int):
@@ -74,7 +63,7 @@ def test_registered():
 # ------------------------------------------------------------------------------------------------ learning
 def test_stylegan2_learns_fashion_mnist(tmp_path, fmnist_test):
     task = GenerationTask(_config(tmp_path), _model(2))
-    _bind(task)
+    bind_task(task)
     train = task.build_dataset("train")
     task.check_data(train[0])
     before = task.evaluate(fmnist_test)["fd_pixels"]
@@ -93,7 +82,7 @@ def test_stylegan_v1_progressive_learns_fashion_mnist(tmp_path, fmnist_test):
     # 80 steps at 4x4, then 8x8 fading in (alpha 0.25 after 90 steps); WGAN-GP with the drift term.
     cfg = _config(tmp_path, lr_g=3e-3, lr_d=3e-3, schedule={"images_per_stage": 1280, "fade_images": 640})
     task = GenerationTask(cfg, _model(1))
-    _bind(task)
+    bind_task(task)
     train = task.build_dataset("train")
     before = task.evaluate(fmnist_test)["fd_pixels"]
     _run(task, train, 90, 16)
@@ -109,7 +98,7 @@ def test_stylegan2_learns_synthetic_fisb(tmp_path):
     task = GenerationTask(_config(tmp_path, data="synthetic", synthetic_size=400), model)
     train, test = task.build_dataset("train"), task.build_dataset("test")
     task.check_data(train[0])
-    _bind(task)
+    bind_task(task)
     eval_batches = list(DataLoader(test, batch_size=64))
     before = task.evaluate(eval_batches)["fd_pixels"]
     _run(task, ConcatDataset([train] * 4), 60, 16)  # a few epochs
@@ -137,7 +126,7 @@ def test_progressive_schedule_advances_levels_and_alpha():
 def test_task_steps_through_stages_and_fades_reals(tmp_path):
     cfg = _config(tmp_path, batch_size=4, schedule={"images_per_stage": 8, "fade_images": 4})
     task = GenerationTask(cfg, _model(1))
-    _bind(task)
+    bind_task(task)
     batch = {"image": torch.rand(4, 1, 32, 32) * 2 - 1}
     seen = []
     for step in range(7):
@@ -156,14 +145,14 @@ def test_task_steps_through_stages_and_fades_reals(tmp_path):
     state = task.state_dict()
     other = GenerationTask(cfg, _model(1))
     other.load_state_dict(state)  # before bind: kept until the EMA exists
-    _bind(other, seed=1)
+    bind_task(other, seed=1)
     assert other.position() == task.position() and other.d_steps == 7
     assert all(torch.equal(a, b) for a, b in zip(other.ema.state_dict().values(), task.ema.state_dict().values()))
 
 
 def test_ema_differs_from_generator_and_tracks_it(tmp_path):
     task = GenerationTask(_config(tmp_path, batch_size=4, schedule={"ema_beta": 0.9}), _model(2))
-    _bind(task)
+    bind_task(task)
     g = task.unwrap("generator")
     start = [p.detach().clone() for p in g.parameters()]
     batch = {"image": torch.rand(4, 1, 32, 32) * 2 - 1}
@@ -192,7 +181,7 @@ def _dtype_probe(module: nn.Module) -> list[torch.dtype]:
 @pytest.mark.parametrize("version", [1, 2])
 def test_penalties_run_in_fp32_under_bf16_autocast(tmp_path, version):
     task = GenerationTask(_config(tmp_path, mixed_precision="bf16"), _model(version))
-    _bind(task, mixed_precision="bf16")
+    bind_task(task, mixed_precision="bf16")
     prepared = task.models["discriminator"]
     raw = task.unwrap("discriminator")
     seen = _dtype_probe(raw)
@@ -238,7 +227,7 @@ def test_diffaugment_policies_and_config_errors(tmp_path):
     # With DiffAugment on, a StyleGAN2 step runs and R1 is applied on the lazy interval.
     task = GenerationTask(_config(tmp_path, batch_size=4, schedule={"diffaugment": "color,translation,cutout",
                                                                    "r1_interval": 2}), _model(2))
-    _bind(task)
+    bind_task(task)
     keys = [set(task.training_step({"image": torch.rand(4, 1, 32, 32) * 2 - 1}, s)) for s in range(3)]
     assert ["d_r1" in k for k in keys] == [True, False, True]
 

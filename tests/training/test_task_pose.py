@@ -6,8 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from accelerate import Accelerator
-from accelerate.state import AcceleratorState, GradientState
 from torch.utils.data import DataLoader
 
 from fashion_gans.data.inshop import InShopPoseDataset, InShopWriteConfig, write_synthetic_inshop
@@ -15,6 +13,7 @@ from fashion_gans.data.synthetic import SyntheticWorld
 from fashion_gans.models import PGPGGenerator, get_preset
 from fashion_gans.training.config import TrainConfig, TrainingError
 from fashion_gans.training.tasks.pose import DEFAULT_RECON_EPOCHS, PoseTask, recon_weight_at, ssim
+from task_harness import bind_task
 
 SIZE = 32
 
@@ -48,16 +47,6 @@ def _config(tmp_path, data, **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
-def _bind(task, seed: int = 0) -> Accelerator:
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    acc = Accelerator(cpu=True)
-    torch.manual_seed(seed)
-    models = task.build_models()
-    opts = task.build_optimizers(models)
-    task.bind(acc, {k: acc.prepare_model(m) for k, m in models.items()},
-              {k: acc.prepare_optimizer(o) for k, o in opts.items()})
-    return acc
 
 
 def _batch(dataset, n: int = 4) -> dict:
@@ -77,7 +66,7 @@ def test_learns_on_synthetic_pairs(tmp_path, data_dir, one_thread):
     train, test = task.build_dataset("train"), task.build_dataset("test")
     assert isinstance(train, InShopPoseDataset) and train.size == (SIZE, SIZE) and len(test) > 0
     task.check_data(train[0])
-    _bind(task)
+    bind_task(task)
     eval_batches = list(DataLoader(test, batch_size=16))
     before = task.evaluate(eval_batches)
     loader = DataLoader(train, batch_size=8, shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(0))
@@ -143,7 +132,7 @@ def test_recon_schedule_changes_at_thesis_epochs(tmp_path, data_dir):
 def test_step_uses_scheduled_weight(tmp_path, data_dir):
     task = PoseTask(_config(tmp_path, data_dir), _model())
     batch = _batch(task.build_dataset("train"))
-    _bind(task)
+    bind_task(task)
     for epoch in (0, 66):
         task.on_epoch_start(epoch)
         losses = task.training_step(batch, 0)
@@ -158,7 +147,7 @@ def test_d_step_does_not_reach_generator(tmp_path, data_dir):
     """Fakes are detached for D: no generator gradient arrives before the D optimiser has stepped."""
     task = PoseTask(_config(tmp_path, data_dir), _model())
     batch = _batch(task.build_dataset("train"))
-    _bind(task)
+    bind_task(task)
     events: list[str] = []
     for p in task.unwrap("generator").parameters():
         p.register_post_accumulate_grad_hook(lambda _p: events.append("g_grad"))
@@ -179,7 +168,7 @@ def test_g1_learns_only_from_its_own_loss(tmp_path, data_dir, g1_weight):
     """G1 is frozen inside G2's loss: with L_G1 weighted 0, a step leaves G1 exactly as it was."""
     task = PoseTask(_config(tmp_path, data_dir, loss_weights={"g1": g1_weight}), _model())
     batch = _batch(task.build_dataset("train"))
-    _bind(task)
+    bind_task(task)
     G = task.unwrap("generator")
     g1_before = [p.detach().clone() for p in G.g1.parameters()]
     g2_before = [p.detach().clone() for p in G.g2.parameters()]
@@ -219,7 +208,7 @@ def test_check_data_rejects_contradictions(tmp_path, data_dir):
 def test_sample_columns(tmp_path, data_dir):
     task = PoseTask(_config(tmp_path, data_dir), _model())
     batch = _batch(task.build_dataset("test"), n=3)
-    _bind(task)
+    bind_task(task)
     grid = task.sample(batch)
     assert grid.shape == (3 * 5, 3, SIZE, SIZE) and grid.min() >= -1 and grid.max() <= 1
     cols = grid.view(3, 5, 3, SIZE, SIZE)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from accelerate import Accelerator
-from accelerate.state import AcceleratorState, GradientState
 from torch.utils.data import DataLoader, Subset
 
 from fashion_gans.models import CycleGANGenerator, get_preset
@@ -13,6 +11,7 @@ from fashion_gans.training.config import TrainConfig, TrainingError
 from fashion_gans.training.tasks import get_task_class
 from fashion_gans.training.tasks.generation import frechet_distance, pixel_features
 from fashion_gans.training.tasks.style import ImagePool, StyleTask, object_mean_colour
+from task_harness import bind_task
 
 TINY = dict(g_base_channels=8, g_residual_blocks=1, d_base_channels=16, d_blocks=3)
 
@@ -29,16 +28,6 @@ def _config(tmp_path, **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
-def _bind(task, seed: int = 0) -> Accelerator:
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-    acc = Accelerator(cpu=True)
-    torch.manual_seed(seed)
-    models = task.build_models()
-    opts = task.build_optimizers(models)
-    task.bind(acc, {k: acc.prepare_model(m) for k, m in models.items()},
-              {k: acc.prepare_optimizer(o) for k, o in opts.items()})
-    return acc
 
 
 def _train(task, dataset, steps: int, batch_size: int, eval_batches) -> tuple[dict, dict]:
@@ -91,7 +80,7 @@ def test_image_pool_mixes_new_and_stored_and_round_trips():
 # ------------------------------------------------------------------------------------------------ update order
 def test_discriminator_step_gradients_do_not_reach_generators(tmp_path):
     task = StyleTask(_config(tmp_path), _model())
-    _bind(task)
+    bind_task(task)
     counts: dict[str, int] = {}
     for role in ("gen_ab", "gen_ba", "disc_a", "disc_b"):
         counts[role] = 0
@@ -110,13 +99,13 @@ def test_discriminator_step_gradients_do_not_reach_generators(tmp_path):
 
 def test_state_dict_round_trips_pools(tmp_path):
     task = StyleTask(_config(tmp_path, schedule={"pool_size": 6}), _model())
-    _bind(task)
+    bind_task(task)
     batch = {"shoe": torch.rand(4, 1, 32, 32) * 2 - 1, "bag": torch.rand(4, 1, 32, 32) * 2 - 1}
     task.training_step(batch, 0)
     task.training_step(batch, 1)
     state = task.state_dict()
     other = StyleTask(_config(tmp_path, schedule={"pool_size": 6}), _model())
-    _bind(other)
+    bind_task(other)
     other.load_state_dict(state)
     assert len(other.pool_a) == 6
     assert all(torch.equal(x, y) for x, y in zip(task.pool_a.images, other.pool_a.images))
@@ -147,7 +136,7 @@ def test_object_mean_colour_reads_object_not_background():
 # ------------------------------------------------------------------------------------------------ learning
 def test_learns_fashion_mnist_shoes_to_bags(tmp_path):
     task = StyleTask(_config(tmp_path), _model())
-    _bind(task)
+    bind_task(task)
     train = task.build_dataset("train")
     test = Subset(task.build_dataset("test"), range(0, 3000, 24))
     eval_batches = list(DataLoader(test, batch_size=64))
@@ -171,7 +160,7 @@ def test_learns_synthetic_world(tmp_path):
     task = StyleTask(cfg, _model(channels=3))
     train, test = task.build_dataset("train"), task.build_dataset("test")
     task.check_data(train[0])
-    _bind(task)
+    bind_task(task)
     eval_batches = list(DataLoader(test, batch_size=64))
     before, after = _train(task, train, 60, 8, eval_batches)
     for key in ("cycle_l1_a", "cycle_l1_b", "fd8_ab", "fd8_ba"):

@@ -23,13 +23,15 @@ HERE = Path(__file__).resolve().parent
 #: Per task: tiny model and data so that a step takes well under a second on a CPU.
 TINY = {
     "style": {"model_overrides": {"image_size": [32, 32], "g_base_channels": 8, "g_residual_blocks": 1,
-                                  "d_base_channels": 8}, "synthetic_size": 64},
+                                  "d_base_channels": 8}, "synthetic_size": 64,
+              "schedule": {"pool_size": 2}},  # a pool that fills (and mixes) within the run
     "pose": {"model_overrides": {"image_size": [32, 32], "g1_base_channels": 8, "g2_base_channels": 8,
                                  "d_base_channels": 8}, "synthetic_size": 12},
     "garment": {"model_overrides": {"image_size": [32, 32], "g_base_channels": 8, "d_base_channels": 8},
                 "synthetic_size": 16},
     "generation": {"model_overrides": {"channels": [32, 32, 16, 16], "d_channels": [32, 16, 16, 16]},
-                   "synthetic_size": 40},
+                   "synthetic_size": 40,
+                   "schedule": {"images_per_stage": 4, "fade_images": 2}},  # grows during the run
 }
 STEPS = 4
 
@@ -49,6 +51,8 @@ def _args(task: str, out: Path, **changes) -> list[str]:
             "--set", f"synthetic_size={tiny['synthetic_size']}"]
     if "model_overrides" in tiny:
         args += ["--model-overrides", json.dumps(tiny["model_overrides"])]
+    if "schedule" in tiny:
+        args += ["--schedule", json.dumps(tiny["schedule"])]
     for key, value in changes.items():
         args += ["--set", f"{key}={json.dumps(value)}"]
     return args
@@ -122,18 +126,40 @@ def test_sigkill_then_resume_is_exact(tmp_path, task):
     for name in a:
         for k, state in a[name]["state"].items():
             assert all(torch.equal(state[key], b[name]["state"][k][key]) for key in state), (name, k)
+    # Task state beyond the networks (image pools, EMA, growth stage, schedules) continues exactly too.
+    sa = torch.load(straight / f"checkpoints/step-{STEPS:09d}/state.pt", weights_only=True)["task"]
+    sb = torch.load(killed / f"checkpoints/step-{STEPS:09d}/state.pt", weights_only=True)["task"]
+    _assert_same(sa, sb)
     assert json.loads((straight / "final_metrics.json").read_text()) == \
         json.loads((killed / "final_metrics.json").read_text())
 
 
+def _assert_same(a, b, where="task"):
+    assert type(a) is type(b), where
+    if isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            _assert_same(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
+
+
 @pytest.mark.skipif(shutil.which("accelerate") is None, reason="accelerate CLI not installed")
-def test_two_processes_keep_identical_weights(tmp_path):
+@pytest.mark.parametrize("task,exported,port", [("style", "gen_ab", 29517), ("generation", "generator", 29519)])
+def test_two_processes_keep_identical_weights(tmp_path, task, exported, port):
+    """Weights, buffers included (StyleGAN's tracked w_avg), stay identical on both processes."""
     out, debug = tmp_path / "runs" / "ddp", tmp_path / "debug"
     # accelerate 1.x starts several CPU processes through its multi-process launcher (torchrun); the script's
     # --cpu flag keeps them on the CPU, where Accelerate picks the gloo backend.
     cmd = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29517", str(SCRIPT),
-           *_args("style", out)]
+           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port), str(SCRIPT),
+           *_args(task, out)]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600,
                          env=_env(FASHION_GANS_DEBUG_DIR=str(debug), OMP_NUM_THREADS="1"))
     assert res.returncode == 0, res.stderr[-4000:]
@@ -147,4 +173,4 @@ def test_two_processes_keep_identical_weights(tmp_path):
     state = torch.load(out / f"checkpoints/step-{STEPS:09d}/state.pt", weights_only=True)
     assert len(state["rng"]) == 2  # both processes' RNG states, gathered to the main process
     assert not torch.equal(state["rng"][0]["torch"], state["rng"][1]["torch"])
-    assert (out / "final" / "gen_ab" / "model.safetensors").is_file()
+    assert (out / "final" / exported / "model.safetensors").is_file()

@@ -121,3 +121,19 @@ def test_keep_checkpoints_and_model_config_mismatch(tmp_path):
     other = _cfg(tmp_path / "run", resume="latest", max_steps=12, model_overrides={"g_base_channels": 8})
     with pytest.raises(TrainingError, match="model config differs"):
         Trainer(other, task_class=DummyTask).fit()
+
+
+def test_resume_with_a_different_data_stream_is_refused(tmp_path):
+    Trainer(_cfg(tmp_path / "r", max_steps=5), task_class=DummyTask).fit()
+    for change in ({"batch_size": 2}, {"seed": 5}):
+        with pytest.raises(TrainingError, match=f"{next(iter(change))}: checkpoint"):
+            Trainer(_cfg(tmp_path / "r", resume="latest", **change), task_class=DummyTask).fit()
+    # The unchanged setup still resumes.
+    assert Trainer(_cfg(tmp_path / "r", resume="latest"), task_class=DummyTask).fit() is not None
+
+
+@pytest.mark.parametrize("field,value", [("batch_size", "abc"), ("betas", 3), ("max_steps", 1.5),
+                                         ("compile", 1), ("data_options", "x")])
+def test_config_values_of_the_wrong_type_are_named(field, value):
+    with pytest.raises(TrainingError, match=f"TrainConfig.{field}: expected"):
+        TrainConfig(**{field: value})

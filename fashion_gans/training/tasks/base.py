@@ -131,6 +131,19 @@ class Task:
         self.epoch = int(state.get("epoch", 0))
 
     # ----------------------------------------------------------------------------------------------- helpers
+    def mean_metrics(self, parts: dict[str, list[torch.Tensor]]) -> dict[str, float]:
+        """Per-sample metric values (lists of ``(N,)`` tensors, one per batch) -> their mean over every sample
+        of every process (``gather_for_metrics`` drops the padding of an uneven last batch)."""
+        if not parts or not any(parts.values()):
+            raise TrainingError(f"task {self.name!r}: evaluate() got no batches")
+        result = {}
+        for key, values in parts.items():
+            values = torch.cat(values)
+            if self.accelerator is not None:
+                values = self.accelerator.gather_for_metrics(values)
+            result[key] = float(values.float().mean())
+        return result
+
     def unwrap(self, role: str) -> nn.Module:
         """The bare module of a prepared network (no DDP / compile wrapper)."""
         model = self.models[role]

@@ -202,15 +202,7 @@ class GarmentTask(Task):
             parts["colour_error"].append(mean_colour_error(fake, product))
             parts["ssim"].append(ssim(fake, product))
             parts["l1_copy_person"].append((person - product).abs().flatten(1).mean(1))
-        if not parts["l1"]:
-            raise TrainingError("task 'garment': evaluate() got no batches")
-        result = {}
-        for k, v in parts.items():
-            values = torch.cat(v)
-            if self.accelerator is not None:
-                values = self.accelerator.gather_for_metrics(values)
-            result[k] = float(values.mean())
-        return result
+        return self.mean_metrics(parts)
 
     def export(self) -> dict[str, nn.Module]:
         return {"generator": self.unwrap("generator")}

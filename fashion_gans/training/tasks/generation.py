@@ -366,8 +366,11 @@ class GenerationTask(Task):
         ws = raw.mapping(z)
         if train_g:
             with torch.no_grad():
-                raw.w_avg.copy_(ws[:, 0].detach().float().mean(dim=0).lerp(raw.w_avg.float(),
-                                                                           self.model_config.w_avg_beta))
+                batch_mean = ws[:, 0].detach().float().mean(dim=0)
+                if self.accelerator is not None and self.accelerator.num_processes > 1:
+                    # Every process tracks the same w_avg (a buffer the data-parallel wrapper does not sync).
+                    batch_mean = self.accelerator.reduce(batch_mean, reduction="mean")
+                raw.w_avg.copy_(batch_mean.lerp(raw.w_avg.float(), self.model_config.w_avg_beta))
         if self.style_mixing > 0 and float(torch.rand(())) < self.style_mixing:
             ws2 = raw.mapping(torch.randn_like(z))
             crossover = int(torch.randint(1, raw.num_ws, ()))

@@ -323,15 +323,7 @@ class PoseTask(Task):
             }
             for k, v in per.items():
                 parts[k].append(v)
-        if not parts["l1"]:
-            raise TrainingError("task 'pose': evaluate() got no batches")
-        result = {}
-        for k, v in parts.items():
-            values = torch.cat(v)
-            if self.accelerator is not None:
-                values = self.accelerator.gather_for_metrics(values)
-            result[k] = float(values.mean())
-        return result
+        return self.mean_metrics(parts)
 
     def export(self) -> dict[str, nn.Module]:
         return {"generator": self.unwrap("generator")}
