@@ -43,7 +43,8 @@ from torch import nn
 from ...models import build_models as build_model_dict
 from ..config import TrainingError
 from .base import Task, register_task
-from .pose import data_folder, dataset_kwargs, lsgan_loss, resolve, ssim, synthetic
+from .common import eval_mode, lsgan_loss
+from .pose import data_folder, dataset_kwargs, resolve, ssim, synthetic
 
 __all__ = ["GarmentTask", "garment_mask", "mean_colour_error"]
 
@@ -173,14 +174,8 @@ class GarmentTask(Task):
 
     # ----------------------------------------------------------------------------------------------- results
     def _generate(self, person: torch.Tensor) -> torch.Tensor:
-        G = self.models["generator"]
-        was_training = G.training
-        G.eval()
-        try:
-            with torch.no_grad():
-                return G(person)
-        finally:
-            G.train(was_training)
+        with eval_mode(self.models["generator"]), torch.no_grad():
+            return self.models["generator"](person)
 
     @torch.no_grad()
     def sample(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -50,9 +50,8 @@ Inception FID of the literature.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-from typing import Any, ClassVar, Iterable, Iterator
+from typing import Any, ClassVar, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -61,6 +60,7 @@ from torch import nn
 from ..augment import diff_augment, parse_policy
 from ..config import TrainingError
 from .base import Task, register_task
+from .common import eval_mode, frozen
 
 __all__ = [
     "GenerationTask",
@@ -115,33 +115,6 @@ def to_rgb_grid(images: torch.Tensor) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------------- loss helpers
-@contextlib.contextmanager
-def frozen(*modules: nn.Module) -> Iterator[None]:
-    """Switch off ``requires_grad`` of every parameter of ``modules`` (restored afterwards)."""
-    params = [p for m in modules for p in m.parameters()]
-    flags = [p.requires_grad for p in params]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in zip(params, flags):
-            p.requires_grad_(flag)
-
-
-@contextlib.contextmanager
-def eval_mode(*modules: nn.Module) -> Iterator[None]:
-    """Put ``modules`` in eval mode (their training flags restored afterwards)."""
-    flags = [m.training for m in modules]
-    for m in modules:
-        m.eval()
-    try:
-        yield
-    finally:
-        for m, flag in zip(modules, flags):
-            m.train(flag)
-
-
 def call_fp32(module: nn.Module, *args, **kwargs) -> torch.Tensor:
     """Run ``module`` in fp32 with autocast disabled.
 

@@ -46,6 +46,7 @@ from torch import nn
 from ...models import build_models as build_model_dict
 from ..config import TrainingError
 from .base import Task, register_task
+from .common import eval_mode, lsgan_loss
 
 __all__ = ["PoseTask", "DEFAULT_RECON_EPOCHS", "recon_weight_at", "masked_l1", "ssim", "lsgan_loss"]
 
@@ -56,12 +57,6 @@ _RENDER_ONLY = ("size",)
 
 
 # ---------------------------------------------------------------------------------------------- losses, metrics
-def lsgan_loss(scores: torch.Tensor, target: float) -> torch.Tensor:
-    """Least-squares GAN loss: mean of ``(scores - target)²`` (computed in fp32)."""
-    scores = scores.float()
-    return F.mse_loss(scores, torch.full_like(scores, target))
-
-
 def masked_l1(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, body_weight: float = 1.0) -> torch.Tensor:
     """Mean of ``|x − y| ⊙ (1 + body_weight · M)`` (the thesis' mask-weighted L1), per batch."""
     weight = 1.0 + body_weight * mask.float()
@@ -285,13 +280,8 @@ class PoseTask(Task):
     # ----------------------------------------------------------------------------------------------- results
     def _generate(self, batch: dict[str, torch.Tensor]):
         G = self.models["generator"]
-        was_training = G.training
-        G.eval()
-        try:
-            with torch.no_grad():
-                return G(batch["source_image"], batch["target_pose"])
-        finally:
-            G.train(was_training)
+        with eval_mode(G), torch.no_grad():
+            return G(batch["source_image"], batch["target_pose"])
 
     @torch.no_grad()
     def sample(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -44,7 +44,8 @@ from torch import nn
 
 from ..config import TrainingError
 from .base import Task, register_task
-from .generation import eval_mode, frechet_distance, frozen, pixel_features, to_rgb_grid
+from .common import eval_mode, frozen, lsgan_loss
+from .generation import frechet_distance, pixel_features, to_rgb_grid
 
 __all__ = ["ImagePool", "StyleTask", "object_mean_colour"]
 
@@ -108,10 +109,6 @@ def object_mean_colour(images: torch.Tensor, threshold: float = 0.15) -> torch.T
     # An image without object pixels counts as all object (its mean colour).
     mask = torch.where(mask.sum(dim=(2, 3), keepdim=True) > 0, mask, torch.ones_like(mask))
     return (x * mask).sum(dim=(2, 3)) / mask.sum(dim=(2, 3))
-
-
-def _lsgan(scores: torch.Tensor, target: float) -> torch.Tensor:
-    return F.mse_loss(scores.float(), torch.full_like(scores, target, dtype=torch.float32))
 
 
 @register_task
@@ -223,7 +220,7 @@ class StyleTask(Task):
         with frozen(raw_d_a, raw_d_b):
             fake_b = g_ab(real_a)
             fake_a = g_ba(real_b)
-            g_adv = _lsgan(raw_d_b(fake_b), 1.0) + _lsgan(raw_d_a(fake_a), 1.0)
+            g_adv = lsgan_loss(raw_d_b(fake_b), 1.0) + lsgan_loss(raw_d_a(fake_a), 1.0)
             g_cycle = F.l1_loss(g_ba(fake_b).float(), real_a.float()) + F.l1_loss(g_ab(fake_a).float(), real_b.float())
             if w["identity"] > 0:
                 g_identity = (F.l1_loss(g_ab(real_b).float(), real_b.float())
@@ -238,8 +235,8 @@ class StyleTask(Task):
         # 2. Discriminators, on detached fakes from the image pools (thesis-code fix: the fakes were not detached).
         pooled_a = self.pool_a.query(fake_a.detach())
         pooled_b = self.pool_b.query(fake_b.detach())
-        d_a_real, d_a_fake = _lsgan(d_a(real_a), 1.0), _lsgan(d_a(pooled_a), 0.0)
-        d_b_real, d_b_fake = _lsgan(d_b(real_b), 1.0), _lsgan(d_b(pooled_b), 0.0)
+        d_a_real, d_a_fake = lsgan_loss(d_a(real_a), 1.0), lsgan_loss(d_a(pooled_a), 0.0)
+        d_b_real, d_b_fake = lsgan_loss(d_b(real_b), 1.0), lsgan_loss(d_b(pooled_b), 0.0)
         d_total = 0.5 * (d_a_real + d_a_fake) + 0.5 * (d_b_real + d_b_fake)
         opt_d.zero_grad(set_to_none=True)
         acc.backward(d_total)
