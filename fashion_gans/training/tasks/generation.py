@@ -89,24 +89,12 @@ def pixel_features(images: torch.Tensor, size: int = 8) -> torch.Tensor:
     return x.flatten(1)
 
 
-def _sqrtm_psd(m: torch.Tensor) -> torch.Tensor:
-    vals, vecs = torch.linalg.eigh(m)
-    return (vecs * vals.clamp(min=0).sqrt()) @ vecs.T
-
-
 def frechet_distance(x: torch.Tensor, y: torch.Tensor) -> float:
-    """Fréchet distance between Gaussians fitted to feature sets ``x`` (N, D) and ``y`` (M, D):
-    ``|mu_x - mu_y|^2 + tr(S_x + S_y - 2 (S_x^1/2 S_y S_x^1/2)^1/2)`` (float64, symmetric square roots)."""
-    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1] or x.shape[0] < 2 or y.shape[0] < 2:
-        raise ValueError(f"frechet_distance: need (N>=2, D) and (M>=2, D) features, got {tuple(x.shape)} and "
-                         f"{tuple(y.shape)}")
-    x, y = x.double(), y.double()
-    mu_x, mu_y = x.mean(0), y.mean(0)
-    s_x, s_y = torch.cov(x.T), torch.cov(y.T)
-    root = _sqrtm_psd(s_x)
-    cross = torch.linalg.eigvalsh(root @ s_y @ root).clamp(min=0).sqrt().sum()
-    value = (mu_x - mu_y).square().sum() + torch.trace(s_x) + torch.trace(s_y) - 2 * cross
-    return float(value.clamp(min=0))
+    """Fréchet distance between Gaussians fitted to feature sets ``x`` (N, D) and ``y`` (M, D), in float64
+    (:func:`fashion_gans.metrics.fid.fid_from_features`)."""
+    from fashion_gans.metrics.fid import fid_from_features
+
+    return fid_from_features(x, y)
 
 
 def to_rgb_grid(images: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,200 @@
+"""Deterministic training of the domain extractors (:mod:`.domain`) on the CPU.
+
+Used by ``scripts/train_extractors.py`` and by the retraining-determinism test. Everything random is drawn
+from the given seed (``torch.manual_seed`` + a seeded ``torch.Generator`` for shuffling and dropout), the
+thread count is fixed and ``torch.use_deterministic_algorithms(True)`` is on during training, so two runs with
+the same seed, data and thread count give bit-identical weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .domain import DomainExtractor, DomainNetConfig
+
+__all__ = ["TrainConfig", "deterministic", "fmnist_arrays", "render_synthetic", "train_domain_net", "evaluate"]
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    epochs: int = 4
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 5e-4
+    threads: int = 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@contextlib.contextmanager
+def deterministic(seed: int, threads: int) -> Iterator[None]:
+    """Seed torch, fix the thread count and turn on deterministic algorithms; restore afterwards."""
+    old_threads = torch.get_num_threads()
+    old_det = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(int(threads))
+    torch.use_deterministic_algorithms(True)
+    torch.manual_seed(int(seed))
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(old_det)
+        torch.set_num_threads(old_threads)
+
+
+# --------------------------------------------------------------------------------------------- data
+def fmnist_arrays(root, split: str, limit: int | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Fashion-MNIST ``split`` as uint8 ``(N, 1, 28, 28)`` and ``{"class": (N,)}``."""
+    from fashion_gans.data.fashion_mnist import load_fashion_mnist
+
+    images, labels = load_fashion_mnist(root, split)
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    return torch.from_numpy(np.array(images, dtype=np.uint8)).unsqueeze(1), {"class": torch.from_numpy(labels)}
+
+
+def render_synthetic(cfg: DomainNetConfig, world_seed: int, n_person: int, n_flat: int, n_accessory: int,
+                     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Render a labelled set from ``SyntheticWorld(world_seed)``: uint8 ``(N, 3, S, S)`` already resized the
+    way :class:`DomainExtractor` resizes, and one label vector per head (-1 where a head does not apply).
+
+    Persons: identities ``0..n_person-1``, each in a random pose, size (128x128, 128x88 = the 256x176 aspect,
+    or 64x64) and background; flats: the top or bottom garment of identities ``0..n_flat-1`` at 64 or 128 px;
+    accessories: styles ``0..n_accessory-1``, one shoe and one bag each, random shape and variant.
+    Held-out sets use another ``world_seed`` (fresh identities and styles).
+    """
+    from fashion_gans.data import synthetic as sw
+
+    world = sw.SyntheticWorld(world_seed)
+
+    def rng_for(kind: int, i: int) -> np.random.Generator:
+        # One stream per item, so a smaller set is a prefix of a larger one with the same world seed.
+        return np.random.default_rng([world_seed, 7919, kind, i])
+    heads = cfg.heads
+    idx = {k: {c: i for i, c in enumerate(v)} for k, v in heads.items()}
+    ext = DomainExtractor(cfg)
+    images: list[torch.Tensor] = []
+    labels: dict[str, list[int]] = {k: [] for k in heads}
+    pending: list[np.ndarray] = []
+
+    def flush():
+        if not pending:
+            return
+        # Same resize as inference, then back to uint8 (what a stored image would be).
+        x = ext.preprocess(torch.from_numpy(np.stack(pending)).permute(0, 3, 1, 2).contiguous())
+        images.append((x * 127.5 + 127.5).round().clamp(0, 255).to(torch.uint8))
+        pending.clear()
+
+    def add(img: np.ndarray, **lab) -> None:
+        if pending and pending[0].shape != img.shape:
+            flush()
+        pending.append(img)
+        for k in heads:
+            labels[k].append(idx[k][lab[k]] if lab.get(k) is not None else -1)
+
+    sizes = [(128, 128), (128, 88), (64, 64)]
+    for i in range(n_person):
+        rng = rng_for(0, i)
+        p = world.person(i)
+        size = sizes[int(rng.integers(3))]
+        bg = sw.BACKGROUNDS[int(rng.integers(3))]
+        r = world.render_person(p, world.pose(i, int(rng.integers(len(sw.POSE_NAMES)))), size,
+                                background=bg, background_seed=int(rng.integers(1000)))
+        add(r.image, domain="person", colour=p.top.colour, pattern=p.top.pattern, kind=p.top.kind,
+            bottom=p.bottom.kind if p.bottom is not None else "none")
+    flush()
+    for i in range(n_flat):
+        rng = rng_for(1, i)
+        p = world.person(i)
+        g = p.bottom if (p.bottom is not None and rng.random() < 0.3) else p.top
+        size = (64, 64) if rng.random() < 0.7 else (128, 128)
+        add(world.render_flat(g, size), domain="flat", colour=g.colour, pattern=g.pattern, kind=g.kind)
+    flush()
+    for j in range(n_accessory):
+        rng = rng_for(2, j)
+        s = world.accessory_style(j)
+        for kind in ("shoe", "bag"):
+            shape = sw.ACCESSORY_SHAPES[kind][int(rng.integers(len(sw.ACCESSORY_SHAPES[kind])))]
+            render = world.render_shoe if kind == "shoe" else world.render_bag
+            img = render(s, shape, (64, 64), variant=int(rng.integers(4)))
+            add(img, domain=kind, colour=s.colour, pattern=s.pattern, material=s.material, shape=f"{kind}:{shape}")
+    flush()
+    return torch.cat(images), {k: torch.tensor(v, dtype=torch.int64) for k, v in labels.items()}
+
+
+# --------------------------------------------------------------------------------------------- training
+def _loss(heads: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]) -> torch.Tensor:
+    total = 0.0
+    for k, logits in heads.items():
+        y = labels[k]
+        keep = y >= 0
+        if keep.any():
+            total = total + F.cross_entropy(logits[keep], y[keep])
+    return total
+
+
+def train_domain_net(cfg: DomainNetConfig, images: torch.Tensor, labels: dict[str, torch.Tensor],
+                     tc: TrainConfig, log=print) -> DomainExtractor:
+    """Train a fresh :class:`DomainExtractor` on uint8 ``images`` with per-head ``labels`` (summed cross
+    entropies, AdamW, one-cycle schedule, no augmentation). Deterministic in ``tc.seed`` and ``tc.threads``."""
+    n = images.shape[0]
+    if n == 0 or any(v.shape[0] != n for v in labels.values()):
+        raise ValueError(f"train_domain_net: {n} images but label lengths {[v.shape[0] for v in labels.values()]}")
+    with deterministic(tc.seed, tc.threads):
+        ext = DomainExtractor(cfg)
+        ext.train()
+        gen = torch.Generator().manual_seed(int(tc.seed))
+        opt = torch.optim.AdamW(ext.net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+        steps_per_epoch = math.ceil(n / tc.batch_size)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tc.lr, total_steps=tc.epochs * steps_per_epoch,
+                                                    pct_start=0.15)
+        for epoch in range(tc.epochs):
+            t0 = time.time()
+            order = torch.randperm(n, generator=gen)
+            running = 0.0
+            for b in range(steps_per_epoch):
+                sel = order[b * tc.batch_size:(b + 1) * tc.batch_size]
+                x = ext.preprocess(images[sel])
+                _, heads = ext.net(x)
+                loss = _loss(heads, {k: v[sel] for k, v in labels.items()})
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                running += float(loss.detach())
+            if log is not None:
+                log(f"[{cfg.name}] epoch {epoch + 1}/{tc.epochs} loss {running / steps_per_epoch:.4f} "
+                    f"({time.time() - t0:.0f}s)")
+        ext.eval()
+        for p in ext.parameters():
+            p.requires_grad_(False)
+    return ext
+
+
+@torch.no_grad()
+def evaluate(ext: DomainExtractor, images: torch.Tensor, labels: dict[str, torch.Tensor],
+             batch_size: int = 500) -> dict[str, dict]:
+    """Per-head accuracy ``{head: {"accuracy": float, "n": int}}`` over the images where the head applies."""
+    ext.eval()
+    preds: dict[str, list[torch.Tensor]] = {k: [] for k in labels}
+    for start in range(0, images.shape[0], batch_size):
+        out = ext(images[start:start + batch_size])
+        heads = out["heads"]
+        for k in labels:
+            preds[k].append(heads[k].argmax(1))
+    result = {}
+    for k, y in labels.items():
+        p = torch.cat(preds[k])
+        keep = y >= 0
+        result[k] = {"accuracy": float((p[keep] == y[keep]).float().mean()) if keep.any() else float("nan"),
+                     "n": int(keep.sum())}
+    return result
