@@ -46,8 +46,6 @@ def _config(tmp_path, data, **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
-
-
 def _batch(dataset, n: int = 4) -> dict:
     return next(iter(DataLoader(dataset, batch_size=n, shuffle=False)))
 

@@ -37,8 +37,6 @@ def _config(tmp_path, **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
-
-
 def _run(task, dataset, steps: int, batch_size: int):
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
                         generator=torch.Generator().manual_seed(0))

@@ -28,8 +28,6 @@ def _config(tmp_path, **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
-
-
 def _train(task, dataset, steps: int, batch_size: int, eval_batches) -> tuple[dict, dict]:
     before = task.evaluate(eval_batches)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
