@@ -29,6 +29,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from .io import DataError, array_to_tensor, atomic_path
+from .hf import lazy_hf_features
 from .sources import HubImageRows, LazyH5Array
 from .splits import hash_split
 
@@ -66,11 +67,7 @@ def _hf_features():
     )
 
 
-def __getattr__(name: str):
-    # HF_FEATURES is built on first access so that importing this module does not import `datasets`.
-    if name == "HF_FEATURES":
-        return _hf_features()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_hf_features(__name__, _hf_features)  # HF_FEATURES, built on first access
 
 
 # --------------------------------------------------------------------------------------------- pairing

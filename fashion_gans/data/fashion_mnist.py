@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 
 from .bags_shoes import UnpairedPartners
 from .io import DataError
+from .hf import lazy_hf_features
 
 __all__ = [
     "CLASS_NAMES",
@@ -66,11 +67,7 @@ def _hf_features():
     return datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=list(CLASS_NAMES))})
 
 
-def __getattr__(name: str):
-    # HF_FEATURES is built on first access so that importing this module does not import `datasets`.
-    if name == "HF_FEATURES":
-        return _hf_features()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_hf_features(__name__, _hf_features)  # HF_FEATURES, built on first access
 
 
 # --------------------------------------------------------------------------------------------- files

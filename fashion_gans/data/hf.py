@@ -41,12 +41,25 @@ __all__ = [
     "resolve_hf_path",
     "push_hf_dataset",
     "hub_cache_dir",
+    "lazy_hf_features",
 ]
 
 DEFAULT_SHARD_SIZE = 2000
 _SPLIT_RE = re.compile(r"^\w+(?:[-.]\w+)*$")
 _REPO_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _TRUTHY = {"1", "true", "yes", "on"}
+
+
+def lazy_hf_features(module_name: str, build):
+    """A module-level ``__getattr__`` that builds the module's ``HF_FEATURES`` with ``build()`` on first access,
+    so that importing a dataset module does not import `datasets`."""
+
+    def __getattr__(name: str) -> Any:
+        if name == "HF_FEATURES":
+            return build()
+        raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
+
+    return __getattr__
 
 
 # --------------------------------------------------------------------------------------------- writing

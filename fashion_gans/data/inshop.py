@@ -46,6 +46,7 @@ from .io import (
     load_image,
     save_image,
 )
+from .hf import lazy_hf_features
 from .pose import keypoints_to_body_mask, keypoints_to_heatmaps, scale_keypoints, visible_joints
 from .splits import product_split
 
@@ -1000,11 +1001,7 @@ def _hf_features() -> Any:
     })
 
 
-def __getattr__(name: str) -> Any:
-    # HF_FEATURES is built on first use so that importing this module does not import `datasets`.
-    if name == "HF_FEATURES":
-        return _hf_features()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_hf_features(__name__, _hf_features)  # HF_FEATURES, built on first access
 
 
 def iter_hf_records(root: str | os.PathLike, split: str = "train", **kwargs: Any) -> Iterator[dict]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torch.utils.data import DataLoader
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
 
@@ -18,3 +19,8 @@ def bind_task(task, seed: int = 0, mixed_precision: str = "no") -> Accelerator:
     task.bind(acc, {k: acc.prepare_model(m) for k, m in models.items()},
               {k: acc.prepare_optimizer(o) for k, o in opts.items()})
     return acc
+
+
+def first_batch(dataset, n: int = 4) -> dict:
+    """The first ``n`` items of ``dataset``, collated, in order."""
+    return next(iter(DataLoader(dataset, batch_size=n, shuffle=False)))

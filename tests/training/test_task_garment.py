@@ -13,7 +13,7 @@ from fashion_gans.data.synthetic import SyntheticWorld
 from fashion_gans.models import PixelDTGenerator, get_preset
 from fashion_gans.training.config import TrainConfig, TrainingError
 from fashion_gans.training.tasks.garment import GarmentTask, garment_mask, mean_colour_error
-from task_harness import bind_task
+from task_harness import bind_task, first_batch
 
 SIZE = 32
 
@@ -44,10 +44,6 @@ def _config(tmp_path, data, **kw) -> TrainConfig:
                 output_dir=str(tmp_path / "run"), cpu=True, log_with="none")
     base.update(kw)
     return TrainConfig(**base)
-
-
-def _batch(dataset, n: int = 4) -> dict:
-    return next(iter(DataLoader(dataset, batch_size=n, shuffle=False)))
 
 
 def test_registered_and_fixed_recon_weight():
@@ -92,7 +88,7 @@ def test_learns_on_synthetic_pairs(tmp_path, data_dir, one_thread):
 def test_loss_composition_and_assoc_negatives(tmp_path, data_dir):
     """D_A sees (person, product), (person, unassociated product from the item) and (person, generated)."""
     task = GarmentTask(_config(tmp_path, data_dir, loss_weights={"recon": 3.0}), _model())
-    batch = _batch(task.build_dataset("train"))
+    batch = first_batch(task.build_dataset("train"))
     assert not torch.equal(batch["product_image"], batch["unassociated_product_image"])
     bind_task(task)
     seen: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -115,7 +111,7 @@ def test_loss_composition_and_assoc_negatives(tmp_path, data_dir):
 
 def test_d_steps_do_not_reach_generator(tmp_path, data_dir):
     task = GarmentTask(_config(tmp_path, data_dir), _model())
-    batch = _batch(task.build_dataset("train"))
+    batch = first_batch(task.build_dataset("train"))
     bind_task(task)
     events: list[str] = []
     for role in ("generator", "disc_real", "disc_assoc"):
@@ -152,7 +148,7 @@ def test_check_data_rejects_contradictions(tmp_path, data_dir):
 
 def test_sample_and_colour_metric(tmp_path, data_dir):
     task = GarmentTask(_config(tmp_path, data_dir), _model())
-    batch = _batch(task.build_dataset("test"), n=3)
+    batch = first_batch(task.build_dataset("test"), n=3)
     bind_task(task)
     grid = task.sample(batch).view(3, 3, 3, SIZE, SIZE)
     assert torch.equal(grid[:, 0], batch["person_image"]) and torch.equal(grid[:, 1], batch["product_image"])

@@ -13,7 +13,7 @@ from fashion_gans.data.synthetic import SyntheticWorld
 from fashion_gans.models import PGPGGenerator, get_preset
 from fashion_gans.training.config import TrainConfig, TrainingError
 from fashion_gans.training.tasks.pose import DEFAULT_RECON_EPOCHS, PoseTask, recon_weight_at, ssim
-from task_harness import bind_task
+from task_harness import bind_task, first_batch
 
 SIZE = 32
 
@@ -45,10 +45,6 @@ def _config(tmp_path, data, **kw) -> TrainConfig:
                 output_dir=str(tmp_path / "run"), cpu=True, log_with="none")
     base.update(kw)
     return TrainConfig(**base)
-
-
-def _batch(dataset, n: int = 4) -> dict:
-    return next(iter(DataLoader(dataset, batch_size=n, shuffle=False)))
 
 
 def test_registered_and_defaults():
@@ -129,7 +125,7 @@ def test_recon_schedule_changes_at_thesis_epochs(tmp_path, data_dir):
 
 def test_step_uses_scheduled_weight(tmp_path, data_dir):
     task = PoseTask(_config(tmp_path, data_dir), _model())
-    batch = _batch(task.build_dataset("train"))
+    batch = first_batch(task.build_dataset("train"))
     bind_task(task)
     for epoch in (0, 66):
         task.on_epoch_start(epoch)
@@ -144,7 +140,7 @@ def test_step_uses_scheduled_weight(tmp_path, data_dir):
 def test_d_step_does_not_reach_generator(tmp_path, data_dir):
     """Fakes are detached for D: no generator gradient arrives before the D optimiser has stepped."""
     task = PoseTask(_config(tmp_path, data_dir), _model())
-    batch = _batch(task.build_dataset("train"))
+    batch = first_batch(task.build_dataset("train"))
     bind_task(task)
     events: list[str] = []
     for p in task.unwrap("generator").parameters():
@@ -165,7 +161,7 @@ def test_d_step_does_not_reach_generator(tmp_path, data_dir):
 def test_g1_learns_only_from_its_own_loss(tmp_path, data_dir, g1_weight):
     """G1 is frozen inside G2's loss: with L_G1 weighted 0, a step leaves G1 exactly as it was."""
     task = PoseTask(_config(tmp_path, data_dir, loss_weights={"g1": g1_weight}), _model())
-    batch = _batch(task.build_dataset("train"))
+    batch = first_batch(task.build_dataset("train"))
     bind_task(task)
     G = task.unwrap("generator")
     g1_before = [p.detach().clone() for p in G.g1.parameters()]
@@ -205,7 +201,7 @@ def test_check_data_rejects_contradictions(tmp_path, data_dir):
 
 def test_sample_columns(tmp_path, data_dir):
     task = PoseTask(_config(tmp_path, data_dir), _model())
-    batch = _batch(task.build_dataset("test"), n=3)
+    batch = first_batch(task.build_dataset("test"), n=3)
     bind_task(task)
     grid = task.sample(batch)
     assert grid.shape == (3 * 5, 3, SIZE, SIZE) and grid.min() >= -1 and grid.max() <= 1
