@@ -11,7 +11,7 @@
 * a **checkpoint folder** (``checkpoints/step-*``): the task is rebuilt from the checkpoint's own config,
   restored, and exported exactly as the trainer would at the end (EMA generator for StyleGAN);
 * a **Hub repo id** (``user/name``, with ``revision``): the same rules applied to its snapshot (a repo written by
-  the trainer keeps its networks under ``final/``).
+  the trainer keeps its networks under ``final/``); ``file:/path`` names a local folder standing in for a repo.
 
 Nothing is unpickled: weights are safetensors, checkpoint state loads with ``weights_only=True``.
 """
@@ -75,6 +75,12 @@ def resolve_source(source: str | os.PathLike, *, revision: str | None = None, ca
                    local_files_only: bool | None = None) -> Path:
     """The local folder behind ``source`` (bundled name, folder or Hub repo id); raises :class:`ModelFileError`."""
     text = str(source)
+    if text.startswith("file:"):  # a local folder standing in for a Hub repo (fashion_gans.training.hub_sync)
+        text = text[len("file:"):]
+        if text.startswith("//"):
+            text = text[2:]
+        if not Path(text).is_dir():
+            raise ModelFileError(f"{source}: no such folder")
     if not text.strip():
         raise ModelFileError("model source is empty: give a bundled name, a folder or a Hub repo id")
     path = Path(text).expanduser()
@@ -176,7 +182,8 @@ def load_networks(source: str | os.PathLike, *, revision: str | None = None, cac
         if cls is None:
             raise ModelFileError(f"{sub / CONFIG_NAME}: unknown model_class {class_name!r}")
         networks[name] = cls.from_pretrained(sub, map_location=map_location)
-        meta.setdefault("task", _MODEL_CLASS_TASK.get(class_name))
+        if class_name in _MODEL_CLASS_TASK:
+            meta.setdefault("task", _MODEL_CLASS_TASK[class_name])
     if meta.get("task") is None:
         raise ModelFileError(f"{folder}: holds only discriminators ({sorted(networks)}); nothing to run")
     missing = [n for n in TASK_NETWORKS[meta["task"]] if n not in networks]
