@@ -1,6 +1,6 @@
 """fashion-gans web demo (also the Hugging Face Space's app file).
 
-    python app.py [--host 127.0.0.1] [--port 7860] [--share]
+    python app.py [--host 127.0.0.1] [--port 7860] [--share] [--model NAME=FOLDER ...] [--model-root DIR ...]
 """
 
 from __future__ import annotations
@@ -14,16 +14,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), help="interface to bind")
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), help="port")
     parser.add_argument("--share", action="store_true", help="create a public gradio.live link (off by default)")
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=FOLDER",
+                        help="offer an extra model folder (a model, training run or checkpoint folder) under NAME")
+    parser.add_argument("--model-root", action="append", default=[], metavar="DIR",
+                        help="let visitors type local model folders inside DIR (none by default)")
+    parser.add_argument("--no-hub", action="store_true", help="refuse Hub repo ids typed into the model boxes")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    parser.add_argument("--max-file-size", default="10mb", help="largest accepted upload (default 10mb)")
+    parser.add_argument("--concurrency", type=int, default=2, help="requests processed at once (default 2)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     args = parse_args(argv)
-    from fashion_gans.ui.app import build_demo
+    from fashion_gans.ui.app import build_demo, launch_demo
+    from fashion_gans.ui.registry import parse_model_specs
 
-    demo = build_demo()
-    demo.queue(default_concurrency_limit=2).launch(server_name=args.host, server_port=args.port, share=args.share)
+    models = parse_model_specs(",".join(args.model))
+    demo = build_demo(models, model_roots=args.model_root, allow_hub=not args.no_hub, device=args.device)
+    launch_demo(demo, host=args.host, port=args.port, share=args.share, max_file_size=args.max_file_size,
+                concurrency=args.concurrency)
 
 
 if __name__ == "__main__":

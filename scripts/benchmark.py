@@ -8,6 +8,15 @@ In-shop-style person images on white as pose pairs (two poses per identity, pers
 together, as a dataset writer does). Reports the median of several timed repeats after a warm-up, at the
 requested size and at 64 and 128 px, plus 64 px product shots, shoes and bags.
 
+    python scripts/benchmark.py eval --count 10000 --out benchmarks/eval_cpu.json
+
+``eval``: the evaluation pipeline at ``--count`` fake and real images: images/second of the shared feature pass
+(one extractor pass per set, :func:`fashion_gans.metrics.extract_features`) and the seconds of FID + KID +
+precision/recall from those features, against torchmetrics' ``FrechetInceptionDistance`` +
+``KernelInceptionDistance`` given the same extractor as their ``feature`` network (each metric runs its own
+feature pass). Images: the Fashion-MNIST test split (real) and the first ``--count`` training images (fake),
+extractor ``fmnist-classifier``. The FID/KID values of both are recorded too (they should agree).
+
 Adding a benchmark = one ``add_<name>_parser`` function registered in ``BENCHMARKS``.
 """
 
@@ -329,9 +338,133 @@ def run_train(args: argparse.Namespace) -> dict:
 
 # ----------------------------------------------------------------------------------------------------------------
 
+
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# eval
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def add_eval_parser(sub) -> None:
+    p = sub.add_parser("eval", help="evaluation throughput: shared feature pass + FID/KID/PR vs torchmetrics",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--count", type=int, default=10000, help="fake and real images each (default 10000)")
+    p.add_argument("--extractor", default="fmnist-classifier")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--repeats", type=int, default=3, help="timed repeats of our pipeline (median reported)")
+    p.add_argument("--no-torchmetrics", action="store_true", help="skip the torchmetrics comparison")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/eval_cpu.json"))
+    p.set_defaults(func=run_eval)
+
+
+def run_eval(args: argparse.Namespace) -> dict:
+    import numpy as np
+    import torch
+
+    from fashion_gans.data.fashion_mnist import DEFAULT_ROOT, load_fashion_mnist
+    from fashion_gans.metrics import (extract_features, fid_from_features, get_extractor, kid_from_features,
+                                      precision_recall)
+
+    if args.count < 10:
+        raise SystemExit("--count must be >= 10")
+    torch.set_num_threads(int(args.threads))
+    root = os.environ.get("FASHION_MNIST_DIR", DEFAULT_ROOT)
+    real_np, _ = load_fashion_mnist(root, "test")
+    fake_np, _ = load_fashion_mnist(root, "train")
+    n = min(args.count, len(real_np), len(fake_np))
+    real = torch.from_numpy(np.array(real_np[:n])).unsqueeze(1)
+    fake = torch.from_numpy(np.array(fake_np[:n])).unsqueeze(1)
+    ext = get_extractor(args.extractor)
+    machine = machine_info()
+    kid_subset = min(1000, n)
+
+    ours = []
+    values = {}
+    for _ in range(max(1, args.repeats)):
+        t0 = time.perf_counter()
+        fr = extract_features(ext, real, batch_size=args.batch_size).features
+        ff = extract_features(ext, fake, batch_size=args.batch_size).features
+        t1 = time.perf_counter()
+        values = {"fid": fid_from_features(fr, ff),
+                  "kid_mean": kid_from_features(fr, ff, n_subsets=100, subset_size=kid_subset)["kid_mean"]}
+        t2 = time.perf_counter()
+        pr = precision_recall(fr, ff, k=3)
+        t3 = time.perf_counter()
+        values.update(precision=pr["precision"], recall=pr["recall"])
+        ours.append({"feature_seconds": t1 - t0, "fid_kid_seconds": t2 - t1, "pr_seconds": t3 - t2,
+                     "total_seconds": t3 - t0})
+    med = {k: statistics.median(r[k] for r in ours) for k in ours[0]}
+    result_ours = {
+        "feature_pass_images_per_second": round(2 * n / med["feature_seconds"], 1),
+        "fid_kid_from_features_seconds": round(med["fid_kid_seconds"], 3),
+        "precision_recall_seconds": round(med["pr_seconds"], 3),
+        "fid_kid_pr_total_seconds": round(med["total_seconds"], 3),
+        "fid_kid_total_seconds": round(med["feature_seconds"] + med["fid_kid_seconds"], 3),
+        "end_to_end_images_per_second_fid_kid_pr": round(2 * n / med["total_seconds"], 1),
+        "repeats": [{k: round(v, 3) for k, v in r.items()} for r in ours],
+        "values": {k: float(v) for k, v in values.items()},
+    }
+    result: dict = {
+        "benchmark": "eval",
+        "description": "Evaluation throughput on the CPU: one shared feature pass per image set, then FID, KID "
+                       "(100 subsets) and precision/recall (k=3) from the features; torchmetrics FID + KID with "
+                       "the same extractor as their feature network (a separate feature pass per metric).",
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": "python scripts/benchmark.py " + " ".join(sys.argv[1:]) if sys.argv[1:] else "benchmark eval",
+        "machine": machine,
+        "versions": {**versions(), "torch": torch.__version__, "torch_threads": torch.get_num_threads()},
+        "config": {"count": n, "extractor": args.extractor, "batch_size": args.batch_size,
+                   "real": "Fashion-MNIST test", "fake": "Fashion-MNIST train (first count)",
+                   "kid_subsets": 100, "kid_subset_size": kid_subset},
+        "fashion_gans": result_ours,
+    }
+    if not args.no_torchmetrics:
+        import torchmetrics
+        from torchmetrics.image.fid import FrechetInceptionDistance
+        from torchmetrics.image.kid import KernelInceptionDistance
+
+        class Features(torch.nn.Module):
+            def __init__(self, extractor) -> None:
+                super().__init__()
+                self.extractor = extractor
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return self.extractor(x)["features"]
+
+        feat = Features(ext)
+        t0 = time.perf_counter()
+        fid = FrechetInceptionDistance(feature=feat, normalize=False)
+        kid = KernelInceptionDistance(feature=feat, subsets=100, subset_size=kid_subset, normalize=False)
+        with torch.no_grad():
+            for metric in (fid, kid):
+                for start in range(0, n, args.batch_size):
+                    metric.update(real[start:start + args.batch_size], real=True)
+                    metric.update(fake[start:start + args.batch_size], real=False)
+        t1 = time.perf_counter()
+        fid_v = float(fid.compute())
+        kid_v = float(kid.compute()[0])
+        t2 = time.perf_counter()
+        result["torchmetrics"] = {
+            "version": torchmetrics.__version__,
+            "update_seconds": round(t1 - t0, 3),
+            "compute_seconds": round(t2 - t1, 3),
+            "fid_kid_total_seconds": round(t2 - t0, 3),
+            "end_to_end_images_per_second_fid_kid": round(2 * n / (t2 - t0), 1),
+            "values": {"fid": fid_v, "kid_mean": kid_v},
+        }
+        result["speedup_fid_kid"] = round((t2 - t0) / result_ours["fid_kid_total_seconds"], 2)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(result, args.out)
+    print(json.dumps(result, indent=2))
+    return result
+
+
 BENCHMARKS: dict[str, Callable] = {
     "synthetic": add_synthetic_parser,
     "train": add_train_parser,
+    "eval": add_eval_parser,
 }
 
 

@@ -13,6 +13,12 @@ if ! dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q dataset-fashion-mnist
 fi
 
+# Debian packages: Chromium for the demo's browser test (driven by Playwright; never `playwright install`).
+if ! command -v chromium >/dev/null 2>&1; then
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium chromium-driver
+fi
+
 python3 -m pip install -q -r requirements-test.txt
 python3 -m pip install -q --no-deps -e .
 

@@ -5,7 +5,13 @@
     accelerate launch --num_processes 2 scripts/train.py --task generation --data fashion-mnist ...
     accelerate launch --multi_gpu --num_processes 2 scripts/train.py --cpu ...   # 2 CPU processes (gloo)
     python scripts/train.py --task pose --resume latest --hub-repo user/pgpg-run ...
+    python scripts/train.py --task generation --data fashion-mnist ...   # picks the 1-channel stylegan_fmnist preset
+    python scripts/train.py ... --hub-repo file:/tmp/hub       # a local folder stands in for the Hub repo
+    python scripts/train.py ... --hub-repo file:/tmp/hub --resume latest --output-dir NEW   # resume from it
     python scripts/train.py --task garment --dry-run          # print the resolved configuration as JSON
+
+A finished run is published (``final/`` with model cards, plots, metrics, README) with
+``fashion_gans.training.hub_sync.publish_run(RUN_DIR, "user/name" or "file:/folder")``.
 
 Every ``TrainConfig`` field is an option (``--output-dir``, ``--max-steps``...; help = the field's
 documentation); ``--set key=value`` sets any field too (value parsed as JSON, else taken as a string), and
@@ -100,7 +106,7 @@ def resolve_config(args: argparse.Namespace):
 
 def main(argv: list[str] | None = None, *, task_class: type | None = None) -> int:
     from fashion_gans.training.config import TrainingError
-    from fashion_gans.training.trainer import Trainer
+    from fashion_gans.training.trainer import Preempted, Trainer
 
     args = build_parser().parse_args(argv)
     try:
@@ -110,6 +116,9 @@ def main(argv: list[str] | None = None, *, task_class: type | None = None) -> in
             print(json.dumps(trainer.describe(), indent=2, sort_keys=True))
             return 0
         metrics = trainer.fit()
+    except Preempted as exc:
+        print(f"pre-empted: {exc}", file=sys.stderr)
+        return 128 + 15  # the conventional status of a process ended by SIGTERM
     except TrainingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -347,6 +347,19 @@ def _presets() -> dict[str, ModelConfig]:
             version=2, resolution=32, z_dim=64, w_dim=64, mapping_layers=4, mapping_activation="lrelu",
             const_channels=64, channels=(64, 64, 48, 32), d_channels=(128, 64, 32, 16),
         ),
+        # ---- Fashion-MNIST presets: the small ones with 1-channel 32x32 images (28x28 padded to 32)
+        "cyclegan_fmnist": CycleGANConfig(
+            image_size=(32, 32), channels_a=1, channels_b=1, g_base_channels=16, g_residual_blocks=3,
+            d_base_channels=16, d_blocks=3,
+        ),
+        "stylegan_fmnist": StyleGANConfig(
+            resolution=32, image_channels=1, z_dim=64, w_dim=64, mapping_layers=4, mapping_activation="lrelu",
+            const_channels=64, channels=(64, 64, 48, 32), d_channels=(128, 64, 32, 16),
+        ),
+        "stylegan2_fmnist": StyleGANConfig(
+            version=2, resolution=32, image_channels=1, z_dim=64, w_dim=64, mapping_layers=4,
+            mapping_activation="lrelu", const_channels=64, channels=(64, 64, 48, 32), d_channels=(128, 64, 32, 16),
+        ),
     }
 
 
@@ -363,6 +376,9 @@ PRESET_DESCRIPTIONS: dict[str, str] = {
     "stylegan2_128": "StyleGAN2 (modulated convs, skip G, residual D), 128x128",
     "stylegan_small": "StyleGAN v1, small: 32x32 (tests, demo weights)",
     "stylegan2_small": "StyleGAN2, small: 32x32 (tests, demo weights)",
+    "cyclegan_fmnist": "CycleGAN, small, for Fashion-MNIST shoes (sandals, sneakers, boots) <-> bags: 1 channel, 32x32",
+    "stylegan_fmnist": "StyleGAN v1, small, for Fashion-MNIST: 1 channel, 32x32",
+    "stylegan2_fmnist": "StyleGAN2, small, for Fashion-MNIST: 1 channel, 32x32",
 }
 
 

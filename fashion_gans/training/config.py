@@ -11,11 +11,27 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TrainConfig", "TrainingError", "TASKS", "MIXED_PRECISION"]
+__all__ = ["TrainConfig", "TrainingError", "TASKS", "MIXED_PRECISION", "LR_SCHEDULES", "PLATEAU_KEYS",
+           "COMPILE_BACKENDS", "hub_folder"]
 
 #: Task name -> model family it trains.
 TASKS = {"pose": "pgpg", "garment": "pixeldtgan", "style": "cyclegan", "generation": "stylegan"}
 MIXED_PRECISION = ("no", "fp16", "bf16")
+#: ``default`` = the task's own setting (thesis: plateau for style and generation, none for pose and garment).
+LR_SCHEDULES = ("default", "none", "plateau")
+#: Keys of ``TrainConfig.lr_plateau`` (see :mod:`fashion_gans.training.schedulers`).
+PLATEAU_KEYS = ("factor", "patience", "cooldown", "min_lr", "threshold", "threshold_mode", "every")
+COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
+#: Model family -> the default preset for ``data="fashion-mnist"`` (1 channel, 32 px).
+FMNIST_PRESETS = {"cyclegan": "cyclegan_fmnist", "stylegan": "stylegan_fmnist"}
+
+
+def hub_folder(repo: str) -> str | None:
+    """The local folder of a ``file:`` Hub repo (``file:/abs``, ``file:///abs`` or ``file:relative``), else None."""
+    if not repo.startswith("file:"):
+        return None
+    path = repo[len("file:"):]
+    return path[2:] if path.startswith("//") else path
 
 
 class TrainingError(RuntimeError):
@@ -28,7 +44,8 @@ class TrainConfig:
     task: str = "style"
     """One of ``pose``, ``garment``, ``style``, ``generation``."""
     preset: str = ""
-    """Model preset name from :func:`fashion_gans.models.get_preset` (default: the task's ``*_small`` preset)."""
+    """Model preset name from :func:`fashion_gans.models.get_preset` (default: the task's ``*_small`` preset, or its
+    ``*_fmnist`` preset (1 channel, 32 px) when ``data`` is ``fashion-mnist``)."""
     model_overrides: dict[str, Any] = field(default_factory=dict)
     """Fields of the model config to change on top of the preset (e.g. ``{"image_size": 32}``)."""
     data: str = "synthetic"
@@ -57,14 +74,26 @@ class TrainConfig:
     """Task loss weights (each task documents its keys and defaults), e.g. ``{"cycle": 10, "identity": 5}``."""
     schedule: dict[str, Any] = field(default_factory=dict)
     """Task schedules, e.g. PGPG ``{"recon_epochs": [[0, 1], [37, 5], [66, 10]]}``."""
+    lr_schedule: str = "default"
+    """Learning-rate schedule: ``none``, ``plateau`` (ReduceLROnPlateau on each optimiser, fed the training loss
+    the task names for it, stepped every step) or ``default``: the thesis setting of the task, ``plateau`` for
+    style (cooldown 200) and generation (cooldown 100), ``none`` for pose and garment."""
+    lr_plateau: dict[str, Any] = field(default_factory=dict)
+    """Plateau settings on top of the task's (thesis: ``factor`` 0.99, ``patience`` 10, ``cooldown`` 200/100,
+    ``min_lr`` 5e-6, ``threshold`` 1e-4, ``threshold_mode`` "rel", ``every`` 1 = step on every batch loss; ``every``
+    N steps on the mean loss of N steps, and patience/cooldown then count those N-step windows)."""
 
     # --- precision and speed -------------------------------------------------------------------------------
     mixed_precision: str = "no"
     """``no``, ``fp16`` or ``bf16``; gradient penalties and R1 always run in fp32."""
     compile: bool = False
-    """``torch.compile`` the networks."""
+    """``torch.compile`` the networks (first steps are slow while it compiles)."""
+    compile_backend: str = "inductor"
+    """``torch.compile`` backend: ``inductor`` (generated kernels; on the CPU it needs a C++ compiler),
+    ``aot_eager`` (traces without code generation: checks that the networks compile, no speed-up) or ``eager``."""
     channels_last: bool = False
-    """Use channels_last memory format (on GPU)."""
+    """Use the channels_last memory format for networks and image batches (faster convolutions on recent GPUs
+    with mixed precision; accepted on the CPU)."""
     num_workers: int = 0
     """DataLoader worker processes."""
     cpu: bool = False
@@ -96,7 +125,9 @@ class TrainConfig:
     resume: str = ""
     """``latest`` (newest local checkpoint, else the Hub repo's), a checkpoint folder, or empty for a fresh run."""
     hub_repo: str = ""
-    """Hub model repo that receives checkpoints and samples in the background (empty: no upload)."""
+    """Hub model repo (``user/name``) that receives checkpoints, logs and samples in the background, and that
+    ``resume="latest"`` falls back to in an empty output_dir; ``file:/some/folder`` uses a local folder with the same
+    layout instead of huggingface.co (empty: no upload)."""
     hub_private: bool = True
     """Create the Hub repo private."""
     on_nan: str = "stop"
@@ -153,10 +184,60 @@ class TrainConfig:
             bad("on_nan", f"choose 'stop' or 'rollback', got {self.on_nan!r}")
         if self.num_workers < 0:
             bad("num_workers", f"must be >= 0, got {self.num_workers}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            bad("lr_schedule", f"choose one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        self._validate_plateau(bad)
+        if self.compile_backend not in COMPILE_BACKENDS:
+            bad("compile_backend", f"choose one of {COMPILE_BACKENDS}, got {self.compile_backend!r}")
+        if self.hub_repo:
+            folder = hub_folder(self.hub_repo)
+            if folder is not None:
+                if not folder.strip():
+                    bad("hub_repo", "'file:' needs a folder, e.g. file:/tmp/hub")
+            elif len(self.hub_repo.split("/")) != 2 or not all(self.hub_repo.split("/")) or " " in self.hub_repo:
+                bad("hub_repo", f"expected a Hub repo id 'user/name' or file:/some/folder, got {self.hub_repo!r}")
+
+    def _validate_plateau(self, bad) -> None:
+        p = self.lr_plateau
+        unknown = sorted(set(p) - set(PLATEAU_KEYS))
+        if unknown:
+            bad("lr_plateau", f"unknown key(s) {unknown}; known: {list(PLATEAU_KEYS)}")
+
+        def number(key: str) -> float | None:
+            if key not in p:
+                return None
+            value = p[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                bad("lr_plateau", f"{key!r} must be a number, got {value!r}")
+            return value
+
+        factor = number("factor")
+        if factor is not None and not 0 < factor < 1:
+            bad("lr_plateau", f"'factor' must be in (0, 1), got {factor}")
+        for key in ("patience", "cooldown"):
+            value = number(key)
+            if value is not None and (value < 0 or int(value) != value):
+                bad("lr_plateau", f"{key!r} must be an integer >= 0, got {value}")
+        every = number("every")
+        if every is not None and (every < 1 or int(every) != every):
+            bad("lr_plateau", f"'every' must be an integer >= 1, got {every}")
+        for key in ("min_lr", "threshold"):
+            value = number(key)
+            if value is not None and value < 0:
+                bad("lr_plateau", f"{key!r} must be >= 0, got {value}")
+        if p.get("threshold_mode", "rel") not in ("rel", "abs"):
+            bad("lr_plateau", f"'threshold_mode' must be 'rel' or 'abs', got {p['threshold_mode']!r}")
 
     @property
     def preset_name(self) -> str:
-        return self.preset or f"{TASKS[self.task]}_small"
+        """``preset``, else the task's small preset for the data: ``*_fmnist`` (1 channel, 32 px) for Fashion-MNIST
+        data, ``*_small`` otherwise."""
+        if self.preset:
+            return self.preset
+        family = TASKS[self.task]
+        if self.data.strip().startswith("fashion-mnist") and family in FMNIST_PRESETS:
+            return FMNIST_PRESETS[family]
+        return f"{family}_small"
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

@@ -10,23 +10,45 @@ batches the uninterrupted run would have.  Together with the checkpointed RNG st
 the fixed-seed sampling/evaluation (run under ``torch.random.fork_rng``), resuming on CPU with deterministic
 settings reproduces the uninterrupted run bit for bit.
 
-Non-finite losses are checked every step: the step's losses are stacked into one tensor (summed over
-processes when there are several, so every process stops together) and read back with a single ``.item()``.
-That one host synchronisation per step is the price of naming the exact step; all other scalars stay on the
-device until the next ``log_every`` step.
+Non-finite losses are checked every step: the step's non-finite flags are stacked into one tensor (summed over
+processes when there are several, so every process stops together) and read back with a single ``.tolist()``.
+That one host synchronisation per step is the price of naming the exact step.  The losses that drive the LR
+schedulers (:mod:`.schedulers`; the thesis stepped its plateau schedulers on every batch loss) travel in the same
+tensor, averaged over processes in the same all-reduce, so every process steps its schedulers on the same value
+at no extra synchronisation.  All other scalars stay on the device until the next ``log_every`` step.
+
+Precision and speed: ``mixed_precision`` runs the networks under Accelerate's autocast (bf16 works on the CPU
+too; fp16 needs a CUDA GPU and its gradient scaler, and is refused on the CPU, where Accelerate would silently
+train in fp32); gradient penalty and R1 always run in fp32 with autocast off.  ``channels_last`` converts the
+networks and every 4-D image tensor of a batch; ``compile`` wraps the prepared networks in ``torch.compile``
+(``compile_backend``).
 
 Run folder (``TrainConfig.output_dir``)::
 
     config.json              TrainConfig + model config of the run
     checkpoints/step-*/      full training state (see :mod:`.checkpoint`)
     samples/step-*.png       fixed-seed sample grids
-    logs/scalars.jsonl       every logged loss and metric; logs/<tracker files> (TensorBoard by default)
-    plots/losses.png, plots/metric_<name>.png
+    logs/scalars.jsonl       every logged loss, learning rate and metric; logs/<tracker files> (TensorBoard)
+    plots/losses.png, plots/lr.png, plots/metric_<name>.png
     final/<name>/            exported networks (save_pretrained: safetensors + config.json + model card)
+
+With ``hub_repo`` set, every checkpoint is uploaded in the background together with ``logs/`` (one commit), the
+sample grids as they are written, and ``final/`` + ``plots/`` at the end (:mod:`.hub_sync`; ``file:/folder``
+stands in for the Hub).  The upload of a checkpoint waits for the previous one, so the Hub is never more than one
+checkpoint behind the run.  ``resume="latest"`` in an empty output folder downloads the newest Hub checkpoint and
+the logs, so the plots of a resumed run cover the whole run.
+
+Pre-emption: on SIGTERM (what cloud schedulers and ``torchrun`` send before killing a process) every process
+stops after the same step (the flag rides in the step's one synchronisation), a checkpoint of that step is
+written and uploaded, and :class:`Preempted` is raised (``scripts/train.py`` exits with status 143): nothing is
+lost.  A SIGKILL gives no such chance: the run resumes from its last checkpoint (on the Hub: at most one behind).
 
 Test hooks (environment variables, read only by :meth:`Trainer.fit`): ``FASHION_GANS_KILL_AFTER_STEP=N``
 makes the process SIGKILL itself right after checkpoint ``N`` is written; ``FASHION_GANS_DEBUG_DIR=DIR``
-makes every process write ``DIR/weights-<rank>.json`` (a hash of its networks' weights) at the end.
+makes every process write ``DIR/weights-<rank>.json`` (a hash of its networks' weights) at the end;
+``FASHION_GANS_WRITE_AUDIT=DIR`` makes every process record each file-system write it makes under the output
+folder (and a ``file:`` Hub folder), through Python's audit hooks (``open`` for writing, ``mkdir``, ``rename``,
+``copyfile``, ``rmtree``...), and write them to ``DIR/writes-<rank>.json`` at the end.
 """
 
 from __future__ import annotations
@@ -37,6 +59,8 @@ import json
 import math
 import os
 import signal
+import sys
+import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -55,7 +79,7 @@ from .checkpoint import (
 )
 from .config import TrainConfig, TrainingError
 
-__all__ = ["Trainer", "EpochBatches", "MAX_ROLLBACKS", "RESUME_MUST_MATCH"]
+__all__ = ["Trainer", "EpochBatches", "Preempted", "MAX_ROLLBACKS", "RESUME_MUST_MATCH"]
 
 #: Training options that define the run's data stream: a resume with any of them changed is refused.
 RESUME_MUST_MATCH = ("task", "data", "data_options", "synthetic_size", "seed", "batch_size")
@@ -83,20 +107,84 @@ class EpochBatches:
         return [mine[b * self.batch_size : (b + 1) * self.batch_size] for b in range(start, self.batches_per_epoch)]
 
 
+class Preempted(TrainingError):
+    """The run received SIGTERM (pre-emption): it saved a checkpoint at ``step`` (and uploaded it) and stopped."""
+
+    def __init__(self, step: int, checkpoint: Path | None) -> None:
+        super().__init__(f"stopped by SIGTERM at step {step}; checkpoint {checkpoint} saved (and uploaded when "
+                         "hub_repo is set): continue with resume='latest'")
+        self.step, self.checkpoint = step, checkpoint
+
+
 class _NonFinite(Exception):
     def __init__(self, name: str, step: int) -> None:
         super().__init__(name, step)
         self.name, self.step = name, step
 
 
-def _to_device(batch: Any, device: torch.device) -> Any:
+def _to_device(batch: Any, device: torch.device, channels_last: bool = False) -> Any:
+    """``batch`` on ``device``; with ``channels_last`` every 4-D floating tensor (an image batch) in that format."""
     if isinstance(batch, torch.Tensor):
+        if channels_last and batch.ndim == 4 and batch.is_floating_point():
+            return batch.to(device, memory_format=torch.channels_last, non_blocking=True)
         return batch.to(device, non_blocking=True)
     if isinstance(batch, dict):
-        return {k: _to_device(v, device) for k, v in batch.items()}
+        return {k: _to_device(v, device, channels_last) for k, v in batch.items()}
     if isinstance(batch, (list, tuple)):
-        return type(batch)(_to_device(v, device) for v in batch)
+        return type(batch)(_to_device(v, device, channels_last) for v in batch)
     return batch
+
+
+class _WriteAudit:
+    """Records file-system writes under some folders, through a process-wide audit hook (test hook).
+
+    Audit hooks cannot be removed, so one hook is installed per process and forwards to the active recorder.
+    """
+
+    _active: "_WriteAudit | None" = None
+    _installed = False
+    _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+    _PATH_EVENTS = {"os.mkdir": (0,), "os.rename": (0, 1), "os.remove": (0,), "os.rmdir": (0,),
+                    "shutil.rmtree": (0,), "shutil.copyfile": (1,), "os.link": (1,), "os.symlink": (1,),
+                    "os.truncate": (0,), "os.chmod": (0,), "os.utime": (0,)}
+
+    def __init__(self, roots: list[Path]) -> None:
+        self.roots = [os.path.abspath(r) for r in roots]
+        self.writes: list[tuple[str, str]] = []
+
+    def start(self) -> None:
+        if not _WriteAudit._installed:
+            sys.addaudithook(_WriteAudit._hook)
+            _WriteAudit._installed = True
+        _WriteAudit._active = self
+
+    def stop(self) -> None:
+        if _WriteAudit._active is self:
+            _WriteAudit._active = None
+
+    @staticmethod
+    def _hook(event: str, args: tuple) -> None:
+        audit = _WriteAudit._active
+        if audit is None:
+            return
+        if event == "open":
+            path, _mode, flags = args
+            if isinstance(flags, int) and flags & _WriteAudit._WRITE_FLAGS:
+                audit._record(event, path)
+        elif event in _WriteAudit._PATH_EVENTS:
+            for i in _WriteAudit._PATH_EVENTS[event]:
+                if i < len(args):
+                    audit._record(event, args[i])
+
+    def _record(self, event: str, path: Any) -> None:
+        if not isinstance(path, (str, bytes, os.PathLike)):
+            return  # a file descriptor
+        text = os.fsdecode(path)
+        if not os.path.isabs(text):
+            return  # relative to a directory descriptor (inside an rmtree already recorded)
+        text = os.path.abspath(text)
+        if any(text == r or text.startswith(r + os.sep) for r in self.roots):
+            self.writes.append((event, text))
 
 
 def _flat_hparams(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -143,6 +231,9 @@ class Trainer:
 
             task_class = get_task_class(config.task)
         self.task_class = task_class
+        if config.mixed_precision == "fp16" and (config.cpu or not torch.cuda.is_available()):
+            raise TrainingError("TrainConfig.mixed_precision: fp16 needs a CUDA GPU (on the CPU Accelerate runs "
+                                "fp16 without autocast or a gradient scaler, i.e. plain fp32); use bf16 on the CPU")
         self.hub_api = hub_api
         self.step_callback = step_callback
         self.out = Path(config.output_dir)
@@ -151,7 +242,7 @@ class Trainer:
 
     # ============================================================================================ description
     def config_dict(self) -> dict[str, Any]:
-        return {"train": self.config.to_dict(), "model": self.model_config.to_dict(),
+        return {"train": self.config.to_dict(), "preset": self.config.preset_name, "model": self.model_config.to_dict(),
                 "model_config_class": type(self.model_config).__name__}
 
     def build_data(self, task=None):
@@ -194,6 +285,28 @@ class Trainer:
 
     # ============================================================================================ fit
     def fit(self) -> dict[str, float]:
+        """Train to ``max_steps`` (resuming when ``resume`` says so), export, and return the final metrics."""
+        cfg = self.config
+        audit_dir = os.environ.get("FASHION_GANS_WRITE_AUDIT")
+        self._audit = None
+        if audit_dir:
+            from .config import hub_folder
+
+            roots = [self.out] + ([Path(hub_folder(cfg.hub_repo))] if cfg.hub_repo and hub_folder(cfg.hub_repo)
+                                  else [])
+            self._audit = _WriteAudit(roots)
+            self._audit.start()
+        try:
+            return self._fit()
+        finally:
+            if self._audit is not None:
+                self._audit.stop()
+                rank = getattr(getattr(self, "accelerator", None), "process_index", 0)
+                Path(audit_dir).mkdir(parents=True, exist_ok=True)
+                (Path(audit_dir) / f"writes-{rank}.json").write_text(json.dumps(
+                    {"rank": rank, "writes": self._audit.writes}))
+
+    def _fit(self) -> dict[str, float]:
         from accelerate import Accelerator
         from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
 
@@ -203,6 +316,13 @@ class Trainer:
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
         log_with = None if cfg.log_with in ("", "none") else cfg.log_with
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            # One process: forget the Accelerate state of an earlier run in this interpreter (a notebook, tests),
+            # which would refuse another mixed precision or device.  A launched multi-process run keeps its state.
+            from accelerate.state import AcceleratorState, GradientState
+
+            AcceleratorState._reset_state(True)
+            GradientState._reset_state()
         acc = Accelerator(
             cpu=cfg.cpu, mixed_precision=cfg.mixed_precision, log_with=log_with,
             project_config=ProjectConfiguration(project_dir=str(self.out), logging_dir=str(self.out / "logs")),
@@ -237,9 +357,14 @@ class Trainer:
         if cfg.channels_last:
             models = {k: m.to(memory_format=torch.channels_last) for k, m in models.items()}
         optimizers = task.build_optimizers(models)
+        # Schedulers act on the bare optimisers (Accelerate's scheduler wrapper would step once per process).
+        self.schedulers = task.build_schedulers(optimizers)
+        monitored = task.scheduler_losses()
+        self.scheduler_losses = {name: monitored[name] for name in self.schedulers}
+        self._monitored = sorted(set(self.scheduler_losses.values()))
         prepared_models = {k: acc.prepare_model(m) for k, m in models.items()}
         if cfg.compile:
-            prepared_models = {k: torch.compile(m) for k, m in prepared_models.items()}
+            prepared_models = {k: torch.compile(m, backend=cfg.compile_backend) for k, m in prepared_models.items()}
         prepared_opts = {k: acc.prepare_optimizer(o) for k, o in optimizers.items()}
         task.bind(acc, prepared_models, prepared_opts)
         self.models, self.optimizers = prepared_models, prepared_opts
@@ -259,8 +384,11 @@ class Trainer:
         if cfg.hub_repo and self.is_main:
             from .hub_sync import HubSync
 
-            self.hub = HubSync(cfg.hub_repo, private=cfg.hub_private, api=self.hub_api,
-                               keep_checkpoints=cfg.keep_checkpoints)
+            try:
+                self.hub = HubSync(cfg.hub_repo, private=cfg.hub_private, api=self.hub_api,
+                                   keep_checkpoints=cfg.keep_checkpoints)
+            except (OSError, ValueError) as exc:
+                raise TrainingError(f"hub_repo {cfg.hub_repo!r}: {exc}") from exc
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         # Rank-specific stream for in-step randomness (noise, latents); the data order is rank-aware already.
         set_seed(cfg.seed + 7919 * acc.process_index)
@@ -273,16 +401,28 @@ class Trainer:
                     print(f"resumed from {path} at step {self.step} (epoch {self.epoch}, batch {self.batch_in_epoch})",
                           flush=True)
 
+        # Pre-emption: SIGTERM (sent by cloud schedulers and torchrun before a kill) stops the run after the
+        # current step with a checkpoint, on every process at the same step (the flag rides in the step's sync).
+        self._stop_requested, self._stop_now = False, False
+        self._stop_flags = (torch.zeros(1, device=acc.device), torch.ones(1, device=acc.device))
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, self._on_sigterm)
         try:
             metrics = self._train()
             acc.wait_for_everyone()
             final = self._finish(metrics)
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
             if self.hub is not None:
                 self.hub.close()
             if log_with is not None:
                 acc.end_training()
         return final
+
+    def _on_sigterm(self, signum, frame) -> None:
+        self._stop_requested = True
 
     # ============================================================================================ loop
     def _train(self) -> dict[str, float]:
@@ -340,11 +480,13 @@ class Trainer:
                 generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch),
             )
             for batch in loader:
-                batch = _to_device(batch, acc.device)
+                batch = _to_device(batch, acc.device, cfg.channels_last)
                 losses = self.task.training_step(batch, self.step)
                 self.step += 1
                 self.batch_in_epoch += 1
-                self._check_finite(losses)
+                monitored = self._check_finite(losses)
+                for name, scheduler in self.schedulers.items():
+                    scheduler.observe(monitored[self.scheduler_losses[name]])
                 self._accumulate(losses)
                 step = self.step
                 if step % cfg.log_every == 0 or step == self.total_steps:
@@ -361,21 +503,52 @@ class Trainer:
                     self.step_callback(step)
                 if step >= self.total_steps:
                     return metrics
+                if self._stop_now:
+                    if step % cfg.checkpoint_every != 0:
+                        self._save()
+                    self.pbar.close()
+                    if self.is_main:
+                        print(f"SIGTERM: stopping at step {step} with a checkpoint", flush=True)
+                    raise Preempted(step, latest_checkpoint(self.ckpt_dir))
             if self.batch_in_epoch != 0:  # loader ended early (cannot happen with drop_last); keep position sane
                 self.epoch, self.batch_in_epoch = self.epoch + 1, 0
         return metrics
 
     # ============================================================================================ guards, logs
-    def _check_finite(self, losses: dict[str, torch.Tensor]) -> None:
+    def _check_finite(self, losses: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Raise :class:`_NonFinite` naming the first non-finite loss (on every process); return the monitored
+        losses (the schedulers' inputs) averaged over processes.  One device read for both."""
         if not losses:
-            return
+            self._stop_now = self._stop_requested
+            if self._monitored:
+                raise TrainingError(f"task {self.config.task!r} returned no losses; its LR schedulers need "
+                                    f"{self._monitored}")
+            return {}
         names = list(losses)
-        bad = torch.stack([(~torch.isfinite(losses[n].detach().float())).any() for n in names]).float()
-        if self.accelerator.num_processes > 1:
-            bad = self.accelerator.reduce(bad, reduction="sum")
-        if bad.any().item():
-            first = next(n for n, b in zip(names, bad.tolist()) if b)
+        missing = [n for n in self._monitored if n not in losses]
+        if missing:
+            raise TrainingError(f"task {self.config.task!r}: the LR schedulers are driven by loss(es) {missing}, "
+                                f"which training_step does not return (it returns {sorted(losses)})")
+        flags = torch.stack([(~torch.isfinite(losses[n].detach().float())).any() for n in names]).float()
+        stop = self._stop_flags[int(self._stop_requested)].to(flags.device)  # cached: no host-to-device copy
+        parts = [flags, stop]
+        if self._monitored:
+            values = torch.stack([losses[n].detach().float().reshape(()) for n in self._monitored])
+            parts.append(values.to(flags.device))
+        packed = torch.cat(parts)
+        processes = self.accelerator.num_processes
+        if processes > 1:
+            packed = self.accelerator.reduce(packed, reduction="sum")
+        host = packed.tolist()  # the one host synchronisation of the step
+        if any(host[: len(names)]):
+            first = next(n for n, b in zip(names, host) if b)
             raise _NonFinite(first, self.step)
+        self._stop_now = host[len(names)] > 0
+        return {n: v / processes for n, v in zip(self._monitored, host[len(names) + 1:])}
+
+    def learning_rates(self) -> dict[str, float]:
+        """Current learning rate of every optimiser (its first parameter group)."""
+        return {name: float(opt.param_groups[0]["lr"]) for name, opt in self.optimizers.items()}
 
     def _accumulate(self, losses: dict[str, torch.Tensor]) -> None:
         for name, value in losses.items():
@@ -392,9 +565,12 @@ class Trainer:
             means = self.accelerator.reduce(means, reduction="mean")
         values = dict(zip(names, means.tolist()))
         self._sums, self._count = {}, 0
-        self.accelerator.log({f"loss/{k}": v for k, v in values.items()}, step=self.step)
+        lrs = self.learning_rates()
+        self.accelerator.log({**{f"loss/{k}": v for k, v in values.items()}, **{f"lr/{k}": v for k, v in lrs.items()}},
+                             step=self.step)
         if self.is_main:
             self._append_log({"step": self.step, "kind": "loss", **values})
+            self._append_log({"step": self.step, "kind": "lr", **lrs})
             self.pbar.update(self.step - self._pbar_pos)
             self._pbar_pos = self.step
             self.pbar.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
@@ -425,7 +601,7 @@ class Trainer:
 
     # ============================================================================================ samples, eval
     def _collate(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        return _to_device(torch.utils.data.default_collate(items), self.accelerator.device)
+        return _to_device(torch.utils.data.default_collate(items), self.accelerator.device, self.config.channels_last)
 
     @contextlib.contextmanager
     def _fixed_rng(self) -> Iterator[None]:
@@ -490,11 +666,13 @@ class Trainer:
             path = save_checkpoint(
                 self.ckpt_dir, self.step, models=self._bare_models(), optimizers=self.optimizers,
                 epoch=self.epoch, batch_in_epoch=self.batch_in_epoch, rng=list(rngs), task=self.task.state_dict(),
-                config=self.config_dict(), scaler=scaler,
+                config=self.config_dict(), scaler=scaler, schedulers=self.schedulers,
             )
             prune_checkpoints(self.ckpt_dir, self.config.keep_checkpoints)
             if self.hub is not None:
-                self.hub.upload(path, f"{CHECKPOINT_DIR}/{path.name}", f"Checkpoint at step {self.step}")
+                # At most one checkpoint in flight: the Hub is never more than one checkpoint behind.
+                self.hub.wait()
+                self.hub.upload_checkpoint(path, self.out / "logs", f"Checkpoint at step {self.step}")
         acc.wait_for_everyone()
         kill_at = os.environ.get("FASHION_GANS_KILL_AFTER_STEP")
         if kill_at and int(kill_at) == self.step:
@@ -512,7 +690,11 @@ class Trainer:
             if self.is_main:
                 from .hub_sync import download_latest_checkpoint
 
-                download_latest_checkpoint(self.config.hub_repo, self.ckpt_dir, api=self.hub_api)
+                try:
+                    download_latest_checkpoint(self.config.hub_repo, self.ckpt_dir, api=self.hub_api,
+                                               logs_to=self.out / "logs")
+                except (OSError, ValueError) as exc:
+                    raise TrainingError(f"resume from hub_repo {self.config.hub_repo!r}: {exc}") from exc
             acc.wait_for_everyone()
             path = latest_checkpoint(self.ckpt_dir)
         if path is None and self.is_main:
@@ -540,6 +722,11 @@ class Trainer:
             opt.load_state_dict(ckpt.optimizers[name])
         if ckpt.scaler is not None and getattr(self.accelerator, "scaler", None) is not None:
             self.accelerator.scaler.load_state_dict(ckpt.scaler)
+        for name, scheduler in self.schedulers.items():
+            if name in ckpt.schedulers:
+                scheduler.load_state_dict(ckpt.schedulers[name])
+            elif self.is_main:  # e.g. lr_schedule switched on for a run saved without one
+                print(f"{path}: no state for LR scheduler {name!r}; it starts afresh", flush=True)
         self.task.load_state_dict(ckpt.task)
         self.step, self.epoch, self.batch_in_epoch = ckpt.step, ckpt.epoch, ckpt.batch_in_epoch
         rank = self.accelerator.process_index
@@ -563,9 +750,9 @@ class Trainer:
                 module = acc.unwrap_model(module)
                 module.save_pretrained(self.out / "final" / name, metrics=final, dataset=self.config.data)
             if self.hub is not None:
-                for folder in ("final", "plots"):
+                for folder in ("final", "plots", "logs"):
                     if (self.out / folder).is_dir():
-                        self.hub.upload(self.out / folder, folder, f"Upload {folder}/")
+                        self.hub.upload(self.out / folder, folder, f"Upload {folder}/", copy=folder == "logs")
         debug = os.environ.get("FASHION_GANS_DEBUG_DIR")
         if debug:
             Path(debug).mkdir(parents=True, exist_ok=True)
@@ -612,6 +799,16 @@ class Trainer:
             ax.grid(alpha=0.3)
             ax.legend(fontsize="small")
             save(fig, "losses.png")
+        lrs = {k: v for (kind, k), v in series.items() if kind == "lr"}
+        if lrs:
+            fig, ax = plt.subplots(figsize=(8, 3.5))
+            for name, points in sorted(lrs.items()):
+                steps = sorted(points)
+                ax.plot(steps, [points[s] for s in steps], label=name)
+            ax.set(xlabel="step", ylabel="learning rate", title=f"{self.config.task}: learning rates", yscale="log")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize="small")
+            save(fig, "lr.png")
         for (kind, name), points in sorted(series.items()):
             if kind != "metric":
                 continue

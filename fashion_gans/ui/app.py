@@ -1,12 +1,50 @@
 """The Gradio web demo: one tab per tool, plus a browser for the synthetic fashion world.
 
-The four tool tabs describe each tool and its data until trained weights are bundled; the
-"Synthetic world" tab renders the project's procedural data set live.
+``build_demo(...)`` returns the Blocks app; nothing is loaded until a request needs it (the app starts offline in
+a few seconds).  Every tool is also a named API endpoint (``api_name``) that works from ``gradio_client``:
+
+=====================  ==========================================================================================
+endpoint               inputs -> outputs
+=====================  ==========================================================================================
+``/gallery_pose``      pose name -> keypoints JSON, skeleton image
+``/detect_pose``       reference photo, recentre -> keypoints JSON, photo with keypoints drawn over it, skeleton
+``/set_joint``         keypoints JSON, joint name, x, y (normalised 0..1; negative removes) -> keypoints JSON, skeleton
+``/transfer_pose``     person photo, keypoints JSON, model, fit -> result, target skeleton, G1 coarse output
+``/extract_garment``   person photo, model, fit -> product image
+``/match_style``       item image, direction, model, fit, invert -> matching item
+``/generate``          seed, count, psi, model -> image grid
+``/style_mix``         seed A, seed B, crossover layer, psi, model -> 2x2 grid (A, B, A+B, B+A)
+``/interpolate``       seed A, seed B, frames, psi, model, format (gif|webp) -> animation file
+``/render_world``      world seed, identity, size -> poses, extras, attributes JSON
+=====================  ==========================================================================================
+
+Bad input (a file that is not an image, an empty pose, a model of another tool ...) answers with a ``gr.Error``
+that names the problem; the server keeps serving.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import os
+import random
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
 import numpy as np
+
+from .registry import ModelChoiceError, ModelRegistry, parse_model_specs, MODELS_ENV
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
+#: Uploads larger than this are refused by the server (``launch(max_file_size=...)``).
+MAX_FILE_SIZE = "10mb"
+#: Requests that run at once; more wait in the queue (at most ``QUEUE_SIZE``).
+CONCURRENCY_LIMIT = 2
+QUEUE_SIZE = 32
+EDIT_CANVAS = (256, 256)
 
 TOOLS = (
     (
@@ -33,6 +71,8 @@ TOOLS = (
         "and StyleGAN2, trained on DeepFashion Fashion Synthesis, Fashion-MNIST or the synthetic world.",
     ),
 )
+_TASK_OF_TOOL = {"Pose transfer": "pose", "Garment extraction": "garment", "Style matching": "style",
+                 "Generation": "generation"}
 
 
 def _grid(images: list[np.ndarray], columns: int) -> np.ndarray:
@@ -51,8 +91,11 @@ def render_world_preview(seed: int, identity: int, size: int = 128) -> tuple[np.
     from fashion_gans.data.pose import draw_skeleton
     from fashion_gans.data.synthetic import ACCESSORY_SHAPES, POSE_NAMES, SyntheticWorld
 
-    if size < 32 or size > 512:
+    if size is None or not 32 <= int(size) <= 512:
         raise ValueError(f"size must be between 32 and 512 px, got {size}")
+    if seed is None or identity is None or int(seed) < 0 or int(identity) < 0:
+        raise ValueError(f"world seed and identity must be integers >= 0, got {seed} and {identity}")
+    size = int(size)
     world = SyntheticWorld(seed=int(seed))
     person = world.person(int(identity))
     renders = [world.render_person(person, world.pose(int(identity), k), (size, size)) for k in range(len(POSE_NAMES))]
@@ -68,42 +111,484 @@ def render_world_preview(seed: int, identity: int, size: int = 128) -> tuple[np.
     top = _grid(people + skeletons, columns=len(people))
     bottom = _grid(extras, columns=len(extras))
     attrs = {"person": person.attributes(), "accessory_style": style.attributes()}
-    import json
-
     return top, bottom, json.dumps(attrs, indent=2)
 
 
-def build_demo():
-    """Build the Gradio Blocks app (nothing is loaded until a request arrives)."""
+# ---------------------------------------------------------------------------------------------- examples
+def example_files(group: str) -> list[str]:
+    """Paths of the shipped example images of ``group`` (persons, references, scenes, shoes, bags, fmnist)."""
+    folder = EXAMPLES_DIR / group
+    return sorted(str(p) for p in folder.glob("*.png")) if folder.is_dir() else []
+
+
+# ---------------------------------------------------------------------------------------------- the app
+class DemoBackend:
+    """The demo's request handlers, independent of the widgets (each raises ``gr.Error`` on bad input)."""
+
+    def __init__(self, registry: ModelRegistry, device: str = "auto", temp_dir: str | os.PathLike | None = None):
+        self.registry = registry
+        self.device = device
+        self.temp_dir = Path(temp_dir) if temp_dir else Path(tempfile.mkdtemp(prefix="fashion-gans-demo-"))
+        self.temp_dir.mkdir(parents=True, exist_ok=True)
+
+    # ---- helpers
+    def _prune(self, max_age_s: float = 3600.0) -> None:
+        """Delete this app's own temporary files older than ``max_age_s`` (Gradio serves copies from its cache)."""
+        now = time.time()
+        for old in self.temp_dir.glob("interpolation-*"):
+            try:
+                if now - old.stat().st_mtime > max_age_s:
+                    old.unlink()
+            except OSError:
+                pass
+
+    def pipeline(self, task: str, model: str | None):
+        from fashion_gans.pipelines import pipeline_for_task
+
+        source, revision = self.registry.resolve(model, task)
+        return pipeline_for_task(task).from_pretrained(source, device=self.device, revision=revision)
+
+    def status(self, task: str, model: str | None = None) -> str:
+        from fashion_gans.pipelines.base import TASK_TITLES
+
+        name = (model or "").strip() or self.registry.default(task)
+        if name is None:
+            return (f"**No {TASK_TITLES[task]} model is available** in this installation: no weights for this tool "
+                    "are bundled yet. Type the Hub repo id of a trained model (user/name) into the model box.")
+        entry = self.registry.entries.get(name)
+        if entry is None:
+            return f"Model: `{name}` (loaded when you run the tool)."
+        from fashion_gans.models.sources import BUNDLED_DIR
+
+        folder = BUNDLED_DIR / name if entry.bundled else Path(entry.source)
+        meta: dict[str, Any] = {}
+        try:
+            meta = json.loads((folder / "bundle.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pass
+        bits = [f"Model: `{name}`" + (" (bundled)" if entry.bundled else "")]
+        if meta.get("preset"):
+            bits.append(f"preset `{meta['preset']}`")
+        if meta.get("data"):
+            bits.append(f"trained on {meta['data']}")
+        if isinstance(meta.get("metrics"), dict):
+            shown = [f"{k} {v:.3g}" for k, v in meta["metrics"].items() if isinstance(v, (int, float))][:4]
+            if shown:
+                bits.append("held-out " + ", ".join(shown))
+        return " · ".join(bits)
+
+    # ---- pose
+    def gallery_pose(self, name: str):
+        from fashion_gans.pipelines.pose import draw_pose, gallery_pose
+
+        pose = gallery_pose(name or "front", EDIT_CANVAS)
+        return _pose_json(pose), draw_pose(pose, EDIT_CANVAS)
+
+    def detect_pose(self, photo: str | None, recentre: bool = True):
+        from fashion_gans.pipelines.pose import draw_pose, estimate_pose, recentre_pose
+
+        if photo is None:
+            raise ValueError("reference photo: upload a photo of a person (or pick an example) first")
+        found = estimate_pose(photo, frame=EDIT_CANVAS)
+        pose = recentre_pose(found.pose, EDIT_CANVAS) if recentre else found.pose
+        return _pose_json(pose), found.overlay, draw_pose(pose, EDIT_CANVAS)
+
+    def set_joint(self, pose_json: str | None, joint: str, x: float, y: float):
+        from fashion_gans.pipelines.pose import JOINT_NAMES, draw_pose, parse_pose, set_joint
+
+        pose = parse_pose(_read_pose_json(pose_json), "keypoints") if _has_pose(pose_json) else None
+        new = set_joint(pose, joint, float(x), float(y))
+        return _pose_json(new), draw_pose(new, EDIT_CANVAS, highlight=JOINT_NAMES.index(joint))
+
+    def transfer_pose(self, photo: str | None, pose_json: str | None, model: str | None, fit: str = "pad"):
+        from fashion_gans.pipelines.images import upscale_for_display
+        from fashion_gans.pipelines.pose import PoseInputError, parse_pose
+
+        if photo is None:
+            raise ValueError("person photo: upload a photo of a person (or pick an example) first")
+        if not _has_pose(pose_json):
+            raise PoseInputError("target pose: the pose is empty; pick a gallery pose, detect one from a photo or "
+                                 "place joints")
+        pose = parse_pose(_read_pose_json(pose_json), "target pose")
+        pipe = self.pipeline("pose", model)
+        result = pipe(photo, pose, fit=fit or "pad")
+        return tuple(upscale_for_display(im) for im in result)
+
+    # ---- garment / style
+    def extract_garment(self, photo: str | None, model: str | None, fit: str = "pad"):
+        from fashion_gans.pipelines.images import upscale_for_display
+
+        if photo is None:
+            raise ValueError("person photo: upload a photo of a dressed person (or pick an example) first")
+        return upscale_for_display(self.pipeline("garment", model)(photo, fit=fit or "pad"))
+
+    def match_style(self, image: str | None, direction: str, model: str | None, fit: str = "pad",
+                    invert: str = "auto"):
+        from fashion_gans.pipelines.images import upscale_for_display
+
+        if image is None:
+            raise ValueError("item image: upload a shoe or handbag photo (or pick an example) first")
+        flip: str | bool = {"auto": "auto", "on": True, "off": False}.get(str(invert or "auto").lower(), "auto")
+        out = self.pipeline("style", model)(image, _direction(direction), fit=fit or "pad", invert=flip)
+        return upscale_for_display(out)
+
+    # ---- generation
+    def generate(self, seed: float, count: float, psi: float, model: str | None):
+        from fashion_gans.pipelines import image_grid
+        from fashion_gans.pipelines.images import upscale_for_display
+
+        n = _int(count, "number of images")
+        images = self.pipeline("generation", model)(_int(seed, "seed"), n, psi=_float(psi, "psi"))
+        return upscale_for_display(image_grid(images, columns=min(n, 8)), 128)
+
+    def style_mix(self, seed_a: float, seed_b: float, crossover: float, psi: float, model: str | None):
+        from fashion_gans.pipelines import image_grid
+        from fashion_gans.pipelines.images import upscale_for_display
+
+        pipe = self.pipeline("generation", model)
+        images = pipe.style_mix(_int(seed_a, "seed A"), _int(seed_b, "seed B"), _int(crossover, "crossover layer"),
+                                psi=_float(psi, "psi"))
+        return upscale_for_display(image_grid(images, columns=2), 256)
+
+    def interpolate(self, seed_a: float, seed_b: float, frames: float, psi: float, model: str | None,
+                    fmt: str = "gif") -> str:
+        from fashion_gans.pipelines import save_animation
+        from fashion_gans.pipelines.images import upscale_for_display
+
+        fmt = (fmt or "gif").lower().lstrip(".")
+        if fmt not in ("gif", "webp"):
+            raise ValueError(f"animation format: 'gif' or 'webp', got {fmt!r}")
+        pipe = self.pipeline("generation", model)
+        images = pipe.interpolate(_int(seed_a, "seed A"), _int(seed_b, "seed B"), _int(frames, "frames"),
+                                  psi=_float(psi, "psi"))
+        images = [upscale_for_display(im.convert("RGB"), 128) for im in images]
+        self._prune()
+        path = self.temp_dir / f"interpolation-{uuid.uuid4().hex[:12]}.{fmt}"
+        return str(save_animation(images, path, fps=12))
+
+
+def _int(value: Any, name: str) -> int:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected an integer, got {value!r}") from None
+    if not f.is_integer():
+        raise ValueError(f"{name}: expected an integer, got {value!r}")
+    return int(f)
+
+
+def _float(value: Any, name: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected a number, got {value!r}") from None
+
+
+def _direction(text: str | None) -> str:
+    t = (text or "shoe_to_bag").lower()
+    return "bag_to_shoe" if t.startswith(("bag", "handbag", "ba")) else "shoe_to_bag"
+
+
+def _pose_json(pose: np.ndarray) -> str:
+    return json.dumps([[round(float(x), 4), round(float(y), 4)] for x, y in pose])
+
+
+def _read_pose_json(text: Any) -> Any:
+    from fashion_gans.pipelines.pose import PoseInputError
+
+    if isinstance(text, (list, dict)):
+        return text
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise PoseInputError(f"target pose: not valid JSON ({exc}); expected 18 [x, y] pairs") from None
+
+
+def _has_pose(text: Any) -> bool:
+    if text is None:
+        return False
+    if isinstance(text, str):
+        return bool(text.strip()) and text.strip() not in ("[]", "{}", "null")
+    return bool(np.size(text))
+
+
+def _user_errors(fn: Callable) -> Callable:
+    """Turn the pipelines' input errors into ``gr.Error`` (shown to the visitor, sent to API clients)."""
+    import gradio as gr
+    from fashion_gans.models.hub import ModelFileError
+    from fashion_gans.pipelines import ImageInputError, PipelineError, PoseInputError
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except (ImageInputError, PoseInputError, PipelineError, ModelChoiceError, ModelFileError) as exc:
+            raise gr.Error(str(exc)) from exc
+        except (ValueError, TypeError) as exc:
+            raise gr.Error(f"{type(exc).__name__}: {exc}") from exc
+        except MemoryError as exc:
+            raise gr.Error("the server ran out of memory for this request; try a smaller input") from exc
+
+    return wrapper
+
+
+def _readable_upload(image):
+    """Make an input ``gr.Image`` report unreadable files as a clear ``gr.Error`` (stock Gradio answers a generic
+    error).  The instance's ``preprocess`` is wrapped rather than subclassing ``gr.Image``, which would make Gradio
+    write a ``.pyi`` stub next to this module."""
     import gradio as gr
 
-    with gr.Blocks(title="fashion-gans") as demo:
+    stock = image.preprocess
+
+    def preprocess(payload):
+        try:
+            return stock(payload)
+        except gr.Error:
+            raise
+        except Exception as exc:
+            from fashion_gans.pipelines.images import describe_file_start
+
+            head = b""
+            try:
+                with open(payload.path, "rb") as fh:
+                    head = fh.read(16)
+            except (OSError, TypeError, AttributeError):
+                pass
+            raise gr.Error(f"{image.label or 'image'}: cannot be read: {describe_file_start(head)}") from exc
+
+    image.preprocess = preprocess
+    return image
+
+
+def _model_box(gr, registry: ModelRegistry, task: str):
+    names = registry.names(task)
+    return gr.Dropdown(choices=names, value=registry.default(task), allow_custom_value=True, label="Model",
+                       info="a bundled model, or a Hub repo id (user/name) of a trained fashion-gans model")
+
+
+def build_demo(models: dict[str, str | os.PathLike] | None = None, *,
+               model_roots: list[str | os.PathLike] | None = None,
+               allow_hub: bool = True, include_bundled: bool = True, device: str = "auto",
+               temp_dir: str | os.PathLike | None = None):
+    """Build the Gradio Blocks app.
+
+    ``models``: extra named model folders (added to the bundled ones; also read from the environment variable
+    ``FASHION_GANS_DEMO_MODELS`` as ``name=folder,...``); ``model_roots``: folders inside which a visitor may type a
+    local model path (none by default); ``allow_hub``: accept typed Hub repo ids; ``device``: "auto", "cpu",
+    "cuda"...  Nothing is loaded until a request needs it.
+    """
+    import gradio as gr
+
+    extra = {**parse_model_specs(os.environ.get(MODELS_ENV)), **(models or {})}
+    registry = ModelRegistry(extra, model_roots=model_roots, allow_hub=allow_hub, include_bundled=include_bundled)
+    backend = DemoBackend(registry, device=device, temp_dir=temp_dir)
+    from fashion_gans.pipelines.pose import JOINT_NAMES, POSE_GALLERY
+
+    def upload(label: str, **kw):
+        # image_mode=None and type="filepath": the file reaches the pipelines as uploaded (16-bit, alpha, EXIF ...).
+        return _readable_upload(gr.Image(label=label, type="filepath", image_mode=None,
+                                         sources=["upload", "clipboard"], format="png",
+                                         height=kw.pop("height", 260), **kw))
+
+    def output(label: str, **kw):
+        return gr.Image(label=label, format="png", interactive=False, height=kw.pop("height", 260), **kw)
+
+    def examples(files: list[str], target, label: str, elem_id: str | None = None):
+        if files:
+            gr.Examples(examples=[[f] for f in files], inputs=[target], label=label, examples_per_page=12,
+                        api_visibility="private", elem_id=elem_id)
+
+    wrap = _user_errors
+    # delete_cache: Gradio's copies of uploads and results older than a day are removed every hour.
+    with gr.Blocks(title="fashion-gans", analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
         gr.Markdown(
             "# fashion-gans\nA fashion image multi-tool of four GANs: pose transfer, garment extraction, "
-            "shoes ↔ handbags style matching and fashion photo generation."
+            "shoes ↔ handbags style matching and fashion photo generation. Pick an example or upload a photo; "
+            "results come from the small bundled models (trained on the synthetic fashion world and Fashion-MNIST) "
+            "unless you choose another model."
         )
         with gr.Tabs():
-            for name, text in TOOLS:
-                with gr.Tab(name):
-                    gr.Markdown(f"### {name}\n{text}\n\n*Bundled weights for this tool are not trained yet.*")
-            with gr.Tab("Synthetic world"):
+            # ------------------------------------------------------------------------------------ pose
+            with gr.Tab("Pose transfer", id="pose"):
+                gr.Markdown(f"### Pose transfer\n{TOOLS[0][1]}")
+                pose_status = gr.Markdown(backend.status("pose"))
+                pose_model = _model_box(gr, registry, "pose")
+                with gr.Row():
+                    with gr.Column():
+                        person = upload("Person photo", elem_id="pose-person")
+                        examples(example_files("persons"), person, "Example persons (synthetic world)", "pose-examples")
+                    with gr.Column():
+                        with gr.Tabs():
+                            with gr.Tab("Pose gallery"):
+                                pose_name = gr.Dropdown(
+                                    choices=list(POSE_GALLERY) + [f"{p} (mirrored)" for p in POSE_GALLERY],
+                                    value="walking", label="Target pose")
+                            with gr.Tab("From a photo"):
+                                reference = upload("Reference photo (a whole person)", height=220,
+                                                   elem_id="pose-reference")
+                                examples(example_files("references"), reference, "Example reference photos",
+                                         "pose-reference-examples")
+                                detect = gr.Button("Detect pose")
+                                detected = output("Detected keypoints", height=220, elem_id="pose-detected")
+                            with gr.Tab("Edit joints"):
+                                joint = gr.Dropdown(choices=list(JOINT_NAMES), value="r_wrist", label="Joint")
+                                gr.Markdown("Click on the target skeleton where the chosen joint goes.")
+                                remove_joint = gr.Button("Remove this joint")
+                        skeleton_editor = output("Target pose (click to place the chosen joint)", elem_id="pose-editor")
+                pose_go = gr.Button("Transfer pose", variant="primary")
+                with gr.Row():
+                    pose_result = output("Result (G2 refined)", elem_id="pose-result")
+                    pose_skeleton = output("Target skeleton", elem_id="pose-skeleton")
+                    pose_coarse = output("G1 coarse output", elem_id="pose-coarse")
+                with gr.Accordion("Advanced", open=False):
+                    pose_fit = gr.Radio(["pad", "crop"], value="pad", label="Fit the photo to the model's frame",
+                                        info="pad: whole photo on white; crop: fill the frame, cut the centre")
+                    pose_recentre = gr.Checkbox(value=True, label="Scale and centre detected poses to the frame")
+                    keypoints = gr.Textbox(label="Target keypoints (18 [x, y], normalised 0..1, -1 = missing)",
+                                           lines=2)
+                pose_model.change(backend.status, inputs=[gr.State("pose"), pose_model], outputs=pose_status,
+                                  api_visibility="private")
+                pose_name.change(wrap(backend.gallery_pose), inputs=pose_name, outputs=[keypoints, skeleton_editor],
+                                 api_name="gallery_pose")
+                detect.click(wrap(backend.detect_pose), inputs=[reference, pose_recentre],
+                             outputs=[keypoints, detected, skeleton_editor], api_name="detect_pose")
+
+                def click_joint(pose_json, joint_name, evt):
+                    x, y = evt.index[0], evt.index[1]
+                    return wrap(backend.set_joint)(pose_json, joint_name, (x + 0.5) / EDIT_CANVAS[1],
+                                                   (y + 0.5) / EDIT_CANVAS[0])
+
+                click_joint.__annotations__ = {"evt": gr.SelectData}  # resolved here, not from a string
+                skeleton_editor.select(click_joint, inputs=[keypoints, joint],
+                                       outputs=[keypoints, skeleton_editor], api_visibility="private")
+                remove_joint.click(wrap(lambda p, j: backend.set_joint(p, j, -1, -1)), inputs=[keypoints, joint],
+                                   outputs=[keypoints, skeleton_editor], api_visibility="private")
+                joint_x = gr.Number(visible=False, label="x")
+                joint_y = gr.Number(visible=False, label="y")
+                set_joint_button = gr.Button(visible=False)  # the API route of joint editing
+                set_joint_button.click(wrap(backend.set_joint), inputs=[keypoints, joint, joint_x, joint_y],
+                                       outputs=[keypoints, skeleton_editor], api_name="set_joint")
+                pose_go.click(wrap(backend.transfer_pose), inputs=[person, keypoints, pose_model, pose_fit],
+                              outputs=[pose_result, pose_skeleton, pose_coarse], api_name="transfer_pose")
+                demo.load(wrap(backend.gallery_pose), inputs=pose_name, outputs=[keypoints, skeleton_editor],
+                          api_visibility="private")
+
+            # ------------------------------------------------------------------------------------ garment
+            with gr.Tab("Garment extraction", id="garment"):
+                gr.Markdown(f"### Garment extraction\n{TOOLS[1][1]}")
+                garment_status = gr.Markdown(backend.status("garment"))
+                garment_model = _model_box(gr, registry, "garment")
+                with gr.Row():
+                    with gr.Column():
+                        dressed = upload("Photo of a dressed person", elem_id="garment-input")
+                        examples(example_files("scenes") + example_files("persons")[:2], dressed,
+                                 "Example photos (synthetic world)", "garment-examples")
+                        garment_go = gr.Button("Extract garment", variant="primary")
+                    product = output("Product image", elem_id="garment-output")
+                with gr.Accordion("Advanced", open=False):
+                    garment_fit = gr.Radio(["pad", "crop"], value="pad", label="Fit the photo to the model's frame")
+                garment_model.change(backend.status, inputs=[gr.State("garment"), garment_model],
+                                     outputs=garment_status, api_visibility="private")
+                garment_go.click(wrap(backend.extract_garment), inputs=[dressed, garment_model, garment_fit],
+                                 outputs=product, api_name="extract_garment")
+
+            # ------------------------------------------------------------------------------------ style
+            with gr.Tab("Style matching", id="style"):
+                gr.Markdown(f"### Style matching\n{TOOLS[2][1]}")
+                style_status = gr.Markdown(backend.status("style"))
+                style_model = _model_box(gr, registry, "style")
+                with gr.Row():
+                    with gr.Column():
+                        item = upload("Shoe or handbag", elem_id="style-input")
+                        examples(example_files("shoes") + example_files("bags"), item,
+                                 "Synthetic shoes and handbags (for style-synthetic)", "style-examples")
+                        examples(example_files("fmnist"), item, "Fashion-MNIST shoes and bags (for style-fmnist)",
+                                 "style-fmnist-examples")
+                        direction = gr.Radio(["shoe → handbag", "handbag → shoe"], value="shoe → handbag",
+                                             label="Direction")
+                        style_go = gr.Button("Find the matching item", variant="primary")
+                    matched = output("Matching item", elem_id="style-output")
+                with gr.Accordion("Advanced", open=False):
+                    style_fit = gr.Radio(["pad", "crop"], value="pad", label="Fit the photo to the model's frame")
+                    style_invert = gr.Radio(["auto", "on", "off"], value="auto",
+                                            label="Invert for one-channel (Fashion-MNIST) models",
+                                            info="auto: invert photos on a light background (Fashion-MNIST "
+                                                 "items are light on black)")
+                style_model.change(backend.status, inputs=[gr.State("style"), style_model], outputs=style_status,
+                                   api_visibility="private")
+                style_go.click(wrap(backend.match_style),
+                               inputs=[item, direction, style_model, style_fit, style_invert], outputs=matched,
+                               api_name="match_style")
+
+            # ------------------------------------------------------------------------------------ generation
+            with gr.Tab("Generation", id="generation"):
+                gr.Markdown(f"### Generation\n{TOOLS[3][1]}")
+                gen_status = gr.Markdown(backend.status("generation"))
+                gen_model = _model_box(gr, registry, "generation")
+                with gr.Row():
+                    seed = gr.Number(value=0, precision=0, label="Seed", minimum=0, maximum=2**32 - 1,
+                                     elem_id="generation-seed")
+                    random_seed = gr.Button("Random seed")
+                    count = gr.Slider(1, 32, value=8, step=1, label="Number of images")
+                    psi = gr.Slider(0.0, 1.0, value=0.7, step=0.05, label="Truncation ψ",
+                                    info="1: full variety; lower: closer to the average image")
+                gen_go = gr.Button("Generate", variant="primary")
+                generated = output("Generated images", height=300, elem_id="generation-output")
+                with gr.Accordion("Style mixing and interpolation", open=False):
+                    with gr.Row():
+                        seed_a = gr.Number(value=1, precision=0, label="Seed A", minimum=0)
+                        seed_b = gr.Number(value=2, precision=0, label="Seed B", minimum=0)
+                        crossover = gr.Slider(0, 16, value=2, step=1, label="Crossover layer",
+                                              info="styles below this layer come from the first seed")
+                        frames = gr.Slider(4, 48, value=16, step=1, label="Interpolation frames")
+                    with gr.Row():
+                        mix_go = gr.Button("Mix styles")
+                        interp_go = gr.Button("Interpolate A → B")
+                    with gr.Row():
+                        mixed = output("A · B · A coarse + B fine · B coarse + A fine", elem_id="generation-mix")
+                        animation = gr.Image(label="Interpolation (animated)", type="filepath", interactive=False,
+                                             height=260, elem_id="generation-animation")
+                with gr.Accordion("Advanced", open=False):
+                    anim_format = gr.Radio(["gif", "webp"], value="gif", label="Animation format")
+                gen_model.change(backend.status, inputs=[gr.State("generation"), gen_model], outputs=gen_status,
+                                 api_visibility="private")
+                random_seed.click(lambda: random.randint(0, 2**31 - 1), outputs=seed, api_visibility="private")
+                gen_go.click(wrap(backend.generate), inputs=[seed, count, psi, gen_model], outputs=generated,
+                             api_name="generate")
+                mix_go.click(wrap(backend.style_mix), inputs=[seed_a, seed_b, crossover, psi, gen_model],
+                             outputs=mixed, api_name="style_mix")
+                interp_go.click(wrap(backend.interpolate), inputs=[seed_a, seed_b, frames, psi, gen_model, anim_format],
+                                outputs=animation, api_name="interpolate")
+
+            # ------------------------------------------------------------------------------------ world
+            with gr.Tab("Synthetic world", id="world"):
                 gr.Markdown(
                     "The procedural fashion world the models train and are scored on: every attribute "
                     "(colour, pattern, garment, pose, style) is known, so results can be checked."
                 )
                 with gr.Row():
-                    seed = gr.Number(value=0, precision=0, label="World seed")
+                    world_seed = gr.Number(value=0, precision=0, label="World seed")
                     identity = gr.Number(value=0, precision=0, label="Identity")
                     size = gr.Slider(32, 256, value=128, step=16, label="Size (px)")
                     button = gr.Button("Render", variant="primary")
-                poses = gr.Image(label="Poses and keypoints", format="png", interactive=False)
-                extras = gr.Image(label="Product shot · LookBook-style scene · shoe · handbag", format="png", interactive=False)
+                poses = gr.Image(label="Poses and keypoints", format="png", interactive=False, elem_id="world-poses")
+                extras = gr.Image(label="Product shot · LookBook-style scene · shoe · handbag", format="png",
+                                  interactive=False)
                 attributes = gr.Code(label="Recorded attributes", language="json")
-                button.click(
-                    render_world_preview,
-                    inputs=[seed, identity, size],
-                    outputs=[poses, extras, attributes],
-                    api_name="render_world",
-                )
-                demo.load(render_world_preview, inputs=[seed, identity, size], outputs=[poses, extras, attributes])
+                button.click(wrap(render_world_preview), inputs=[world_seed, identity, size],
+                             outputs=[poses, extras, attributes], api_name="render_world")
+                demo.load(wrap(render_world_preview), inputs=[world_seed, identity, size],
+                          outputs=[poses, extras, attributes], api_visibility="private")
+    demo.backend = backend  # type: ignore[attr-defined]
     return demo
+
+
+def launch_demo(demo, *, host: str = "127.0.0.1", port: int | None = None, share: bool = False,
+                max_file_size: str | int = MAX_FILE_SIZE, concurrency: int = CONCURRENCY_LIMIT,
+                queue_size: int = QUEUE_SIZE, **kwargs):
+    """Queue (``concurrency`` requests at once, ``queue_size`` waiting) and launch with an upload size limit."""
+    demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
+    return demo.launch(server_name=host, server_port=port, share=share, max_file_size=max_file_size,
+                       show_error=True, **kwargs)

@@ -19,7 +19,7 @@ from fashion_gans.models import (
 )
 from fashion_gans.models.config import CycleGANConfig, PGPGConfig, PixelDTGANConfig, StyleGANConfig
 
-SMALL = [n for n in list_presets() if n.endswith("_small")]
+SMALL = [n for n in list_presets() if n.endswith(("_small", "_fmnist"))]
 BIG = ["pgpg_thesis", "pgpg_256x176", "pixeldtgan_thesis", "cyclegan_thesis", "cyclegan_unet", "stylegan_thesis",
        "stylegan2_128"]
 
@@ -90,7 +90,7 @@ def _check_shapes(cfg, outs, batch):
         assert outs["fake_b"].shape == (batch, cfg.channels_b, *cfg.image_size)
         assert outs["db"].shape == (batch, 1, *(s // 2**cfg.d_blocks for s in cfg.image_size))
     else:
-        assert outs["img"].shape == (batch, 3, cfg.resolution, cfg.resolution)
+        assert outs["img"].shape == (batch, cfg.image_channels, cfg.resolution, cfg.resolution)
         assert outs["score"].shape == (batch, 1)
     for v in outs.values():
         assert torch.isfinite(v).all()

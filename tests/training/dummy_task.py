@@ -38,6 +38,7 @@ class _Data(torch.utils.data.Dataset):
 class DummyTask(Task):
     name = "dummy"
     default_loss_weights = {"nan_at": -1.0, "nan_once": 0.0}
+    lr_monitor = {"g": "g_adv", "d": "d_loss"}  # used with lr_schedule="plateau" (default: none)
 
     def build_models(self) -> dict[str, nn.Module]:
         return {"generator": nn.Sequential(nn.Linear(4, 3 * 8 * 8), nn.Tanh()),
@@ -58,8 +59,10 @@ class DummyTask(Task):
     def bind(self, accelerator, models, optimizers) -> None:
         super().bind(accelerator, models, optimizers)
         self.counter = torch.zeros((), device=accelerator.device)
+        self.batch_formats: list[bool] = []  # whether each training batch's images were channels_last
 
     def training_step(self, batch, step):
+        self.batch_formats.append(batch["image"].is_contiguous(memory_format=torch.channels_last))
         real = batch["image"].flatten(1)
         g, d = self.models["generator"], self.models["discriminator"]
         z = torch.randn(real.shape[0], 4, device=real.device)

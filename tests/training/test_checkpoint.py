@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import fnmatch
+import inspect
+import json
 import random
 import shutil
 import sys
@@ -15,7 +16,13 @@ from torch import nn
 
 from fashion_gans.training import checkpoint as ck
 from fashion_gans.training.config import TrainConfig, TrainingError
-from fashion_gans.training.hub_sync import HubSync, download_latest_checkpoint, list_hub_checkpoints
+from fashion_gans.training.hub_sync import (
+    HubSync,
+    LocalFolderApi,
+    download_latest_checkpoint,
+    list_hub_checkpoints,
+    publish_run,
+)
 from fashion_gans.training.trainer import Trainer
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -85,42 +92,37 @@ def test_interrupted_save_leaves_nothing_and_pruning_keeps_newest(tmp_path, monk
         ck.load_checkpoint(tmp_path / "step-000000003")
 
 
-class FakeHfApi:
-    """An HfApi stand-in storing the repo as a local folder (no network)."""
+class CheckedApi(LocalFolderApi):
+    """The ``file:`` folder API, with every call first bound to the signature of the real ``HfApi`` method, so
+    the training kit's calls are ones huggingface.co would accept."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.calls: list[tuple[str, str]] = []
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str | None]] = []
 
-    def create_repo(self, repo_id, private=True, exist_ok=True):
-        (self.root / repo_id).mkdir(parents=True, exist_ok=True)
-        self.calls.append(("create_repo", repo_id))
+    def _checked(self, name, *args, **kwargs):
+        from huggingface_hub import HfApi
 
-    def upload_folder(self, repo_id, folder_path, path_in_repo, commit_message=""):
-        shutil.copytree(folder_path, self.root / repo_id / path_in_repo, dirs_exist_ok=True)
-        self.calls.append(("upload_folder", path_in_repo))
+        inspect.signature(getattr(HfApi, name)).bind(None, *args, **kwargs)  # raises TypeError on a bad call
+        self.calls.append((name, kwargs.get("path_in_repo")))
+        return getattr(super(), name)(*args, **kwargs)
 
-    def upload_file(self, path_or_fileobj, path_in_repo, repo_id, commit_message=""):
-        dst = self.root / repo_id / path_in_repo
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path_or_fileobj, dst)
-        self.calls.append(("upload_file", path_in_repo))
+    def create_repo(self, *a, **k):
+        return self._checked("create_repo", *a, **k)
 
-    def delete_folder(self, path_in_repo, repo_id, commit_message=""):
-        shutil.rmtree(self.root / repo_id / path_in_repo)
-        self.calls.append(("delete_folder", path_in_repo))
+    def upload_folder(self, *a, **k):
+        return self._checked("upload_folder", *a, **k)
 
-    def list_repo_files(self, repo_id):
-        base = self.root / repo_id
-        return sorted(str(p.relative_to(base)) for p in base.rglob("*") if p.is_file())
+    def upload_file(self, *a, **k):
+        return self._checked("upload_file", *a, **k)
 
-    def snapshot_download(self, repo_id, allow_patterns, local_dir):
-        for name in self.list_repo_files(repo_id):
-            if any(fnmatch.fnmatch(name, pat) for pat in allow_patterns):
-                dst = Path(local_dir) / name
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(self.root / repo_id / name, dst)
-        return local_dir
+    def delete_folder(self, *a, **k):
+        return self._checked("delete_folder", *a, **k)
+
+    def list_repo_files(self, *a, **k):
+        return self._checked("list_repo_files", *a, **k)
+
+    def snapshot_download(self, *a, **k):
+        return self._checked("snapshot_download", *a, **k)
 
 
 def _cfg(out, **kw):
@@ -131,24 +133,35 @@ def _cfg(out, **kw):
 
 
 def test_hub_upload_and_resume_on_a_fresh_machine(tmp_path):
-    api = FakeHfApi(tmp_path / "hub")
-    Trainer(_cfg(tmp_path / "a", hub_repo="me/run"), task_class=DummyTask, hub_api=api).fit()
-    repo = tmp_path / "hub" / "me" / "run"
-    # Every checkpoint and sample grid was uploaded; old hub checkpoints pruned like the local ones.
-    uploaded = {p for kind, p in api.calls if kind.startswith("upload")}
-    assert {"checkpoints/step-000000004", "checkpoints/step-000000008", "samples/step-000000004.png",
-            "samples/step-000000008.png", "plots"} <= uploaded
-    assert list_hub_checkpoints("me/run", api=api) == ["step-000000008"]
-    assert (repo / "checkpoints" / "step-000000008" / "state.pt").is_file()
+    """A ``file:`` folder stands in for the Hub: checkpoints + logs in one commit, samples, final/, plots/;
+    a fresh machine (empty output folder) resumes from it with the whole run's logs; publish_run."""
+    hub = tmp_path / "hub"
+    repo = f"file:{hub}"
+    api = CheckedApi()
+    Trainer(_cfg(tmp_path / "a", hub_repo=repo), task_class=DummyTask, hub_api=api).fit()
+    uploaded = [p for kind, p in api.calls if kind.startswith("upload")]
+    assert {"samples/step-000000004.png", "samples/step-000000008.png", "plots", "logs"} <= set(uploaded)
+    assert uploaded.count(None) == 2  # one commit (repo root) per checkpoint: checkpoints/step-*/ + logs/
+    # Old hub checkpoints are pruned like the local ones; the logs sit next to the newest checkpoint.
+    assert list_hub_checkpoints(repo) == ["step-000000008"]
+    assert sorted(p.name for p in (hub / "checkpoints").iterdir()) == ["step-000000008"]
+    assert (hub / "checkpoints/step-000000008/state.pt").is_file() and (hub / "plots/losses.png").is_file()
+    hub_log = [json.loads(x) for x in (hub / "logs/scalars.jsonl").read_text().splitlines()]
+    assert max(r["step"] for r in hub_log) == 8
 
-    # A fresh machine (empty output folder) resumes from the Hub copy and continues to step 12.
+    scratch = tmp_path / "scratch"
+    got = download_latest_checkpoint(repo, scratch / "checkpoints", logs_to=scratch / "logs")
+    assert got == scratch / "checkpoints/step-000000008" and (got / "state.pt").is_file()
+    assert (scratch / "logs/scalars.jsonl").read_text() == (hub / "logs/scalars.jsonl").read_text()
+
+    # A fresh machine (empty output folder, default API for file: repos) resumes from the Hub copy to step 12.
     fresh = tmp_path / "b"
-    got = download_latest_checkpoint("me/run", fresh / "checkpoints", api=api)
-    assert got == fresh / "checkpoints" / "step-000000008"
-    shutil.rmtree(fresh)
-    t = Trainer(_cfg(fresh, hub_repo="me/run", resume="latest", max_steps=12), task_class=DummyTask, hub_api=api)
+    t = Trainer(_cfg(fresh, hub_repo=repo, resume="latest", max_steps=12), task_class=DummyTask)
     t.fit()
     assert t.step == 12 and (fresh / "checkpoints" / "step-000000012").is_dir()
+    # Its log (hence its plots) covers the whole run, from step 4 of the first machine on.
+    steps = [json.loads(x)["step"] for x in (fresh / "logs/scalars.jsonl").read_text().splitlines()]
+    assert sorted(set(steps)) == [4, 8, 12]
     # Resuming from the Hub copy gives the same weights as continuing the original run locally.
     Trainer(_cfg(tmp_path / "a", resume="latest", max_steps=12), task_class=DummyTask).fit()
     for role in ("generator", "discriminator"):
@@ -156,13 +169,113 @@ def test_hub_upload_and_resume_on_a_fresh_machine(tmp_path):
         b = (fresh / "checkpoints" / "step-000000012" / "models" / f"{role}.safetensors").read_bytes()
         assert a == b
 
+    # No exported networks (the dummy task exports none): publishing is refused with a clear error.
+    with pytest.raises(TrainingError, match="no exported networks in final/"):
+        publish_run(fresh, f"file:{tmp_path / 'published'}")
+
+
+def test_sigterm_saves_uploads_and_resumes_without_loss(tmp_path, monkeypatch, capsys):
+    """SIGTERM (a pre-emption notice) mid-run: the step's checkpoint is written and uploaded, Preempted is raised
+    (scripts/train.py exits 143), and a fresh machine resumes from the Hub at exactly that step."""
+    import os
+    import signal
+
+    from fashion_gans.training.trainer import Preempted
+
+    hub = tmp_path / "hub"
+    before = signal.getsignal(signal.SIGTERM)
+
+    def pre_empt(step):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # seen in the next step's synchronisation: the run stops after 4
+
+    cfg = _cfg(tmp_path / "a", hub_repo=f"file:{hub}", max_steps=100, checkpoint_every=50)
+    with pytest.raises(Preempted, match="stopped by SIGTERM at step 4"):
+        Trainer(cfg, task_class=DummyTask, step_callback=pre_empt).fit()
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is the run's only
+    assert [p.name for p in ck.list_checkpoints(hub / "checkpoints")] == ["step-000000004"]
+    fresh = tmp_path / "b"
+    capsys.readouterr()
+    t = Trainer(_cfg(fresh, hub_repo=f"file:{hub}", resume="latest", max_steps=6), task_class=DummyTask)
+    t.fit()
+    out = capsys.readouterr().out
+    assert "step-000000004 at step 4 " in out and "resumed from" in out  # resumed where it stopped: no step lost
+    assert t.step == 6
+
+    # The script reports a pre-emption with the status of a process ended by SIGTERM.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    try:
+        import train
+    finally:
+        sys.path.pop(0)
+
+    def preempted_fit(self):
+        raise Preempted(7, None)
+
+    monkeypatch.setattr(Trainer, "fit", preempted_fit)
+    assert train.main(["--task", "style", "--output-dir", str(tmp_path / "c")]) == 143
+
+
+def test_publish_run_loads_back(tmp_path):
+    """publish_run: final/ + model cards + README + plots in one commit, loadable by models.sources."""
+    from fashion_gans.models import CycleGANConfig
+    from fashion_gans.models.sources import load_networks
+    from fashion_gans.models import build_models
+
+    run = tmp_path / "run"
+    nets = build_models(CycleGANConfig(image_size=(16, 16), g_base_channels=4, g_residual_blocks=1,
+                                       d_base_channels=4, d_blocks=2))
+    for name in ("gen_ab", "gen_ba"):
+        nets[name].save_pretrained(run / "final" / name, metrics={"cycle_l1_a": 0.25}, dataset="synthetic")
+    (run / "config.json").write_text(json.dumps({"train": {"task": "style", "data": "synthetic", "preset": ""},
+                                                 "model": {"family": "cyclegan"}}))
+    (run / "final_metrics.json").write_text(json.dumps({"step": 40, "cycle_l1_a": 0.25}))
+    (run / "samples").mkdir()
+    for step in (20, 40):
+        (run / "samples" / f"step-{step:09d}.png").write_bytes(b"png")
+    api = CheckedApi()
+    target = f"file:{tmp_path / 'hub' / 'me-style'}"
+    assert publish_run(run, target, api=api) == target
+    hub = tmp_path / "hub" / "me-style"
+    assert [k for k, _ in api.calls].count("upload_folder") == 1
+    assert (hub / "final/gen_ab/model.safetensors").is_file() and (hub / "final/gen_ab/README.md").is_file()
+    assert sorted(p.name for p in (hub / "samples").iterdir()) == ["step-000000040.png"]
+    card = (hub / "README.md").read_text()
+    assert "shoes <-> handbags" in card and "| cycle_l1_a | 0.25 |" in card and "final/gen_ba/" in card
+    loaded = load_networks(target)
+    assert sorted(loaded.networks) == ["gen_ab", "gen_ba"] and loaded.task == "style"
+    x = torch.rand(1, 3, 16, 16) * 2 - 1
+    assert torch.equal(loaded.networks["gen_ab"](x), nets["gen_ab"].eval()(x))
+
+
+def test_local_folder_api_is_atomic_and_validated(tmp_path):
+    api = LocalFolderApi()
+    repo = f"file://{tmp_path / 'hub'}"  # file:///abs works as well as file:/abs
+    api.create_repo(repo)
+    src = tmp_path / "src" / "checkpoints" / "step-000000001"
+    src.mkdir(parents=True)
+    (src / "state.pt").write_bytes(b"1")
+    # A half-written upload (hidden temporary folder) is never listed.
+    (tmp_path / "hub" / "checkpoints").mkdir()
+    (tmp_path / "hub" / "checkpoints" / ".step-000000002.x.tmp").mkdir()
+    (tmp_path / "hub" / "checkpoints" / ".step-000000002.x.tmp" / "state.pt").write_bytes(b"2")
+    api.upload_folder(repo_id=repo, folder_path=str(tmp_path / "src"), path_in_repo=None)
+    assert api.list_repo_files(repo) == ["checkpoints/step-000000001/state.pt"]
+    assert list_hub_checkpoints(repo, api=api) == ["step-000000001"]
+    api.delete_folder(path_in_repo="checkpoints/step-000000001", repo_id=repo)
+    assert api.list_repo_files(repo) == []
+    with pytest.raises(TrainingError, match="hub_repo.*file:"):
+        TrainConfig(hub_repo="file:")
+    with pytest.raises(TrainingError, match="hub_repo.*user/name"):
+        TrainConfig(hub_repo="not a repo")
+
 
 def test_failed_upload_warns_and_does_not_stop(tmp_path):
-    class Broken(FakeHfApi):
+    class Broken(LocalFolderApi):
         def upload_file(self, *args, **kwargs):
             raise ConnectionError("no network")
 
-    sync = HubSync("me/x", api=Broken(tmp_path / "hub"))
+    sync = HubSync(f"file:{tmp_path / 'hub'}", api=Broken())
     (tmp_path / "f.png").write_bytes(b"png")
     with pytest.warns(RuntimeWarning, match="no network"):
         sync.upload(tmp_path / "f.png", "samples/f.png")

@@ -220,7 +220,7 @@ def test_diffaugment_policies_and_config_errors(tmp_path):
     with pytest.raises(TrainingError, match="unknown schedule"):
         GenerationTask(_config(tmp_path, schedule={"image_per_stage": 3}), _model(1))
     task = GenerationTask(_config(tmp_path), get_preset("stylegan2_small"))  # 3-channel model, 1-channel data
-    with pytest.raises(TrainingError, match="dataset images are"):
+    with pytest.raises(TrainingError, match="dataset images are.*use preset 'stylegan2_fmnist'"):
         task.check_data(task.build_dataset("test")[0])
     # With DiffAugment on, a StyleGAN2 step runs and R1 is applied on the lazy interval.
     task = GenerationTask(_config(tmp_path, batch_size=4, schedule={"diffaugment": "color,translation,cutout",

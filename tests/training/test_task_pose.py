@@ -230,7 +230,8 @@ def test_trainer_fit_exports_generator(tmp_path, one_thread):
                       batch_size=4, max_steps=3, checkpoint_every=3, sample_every=3, log_every=1, eval_batches=1,
                       output_dir=str(tmp_path / "run"), cpu=True, log_with="none")
     metrics = Trainer(cfg).fit()
-    assert {"l1", "l1_coarse", "ssim"} <= set(metrics)
+    assert {"l1", "l1_coarse", "ssim", "keypoint_error", "pck_0.05"} <= set(metrics)  # + ground-truth metrics
+    assert 0 <= metrics["keypoint_error"] and 0 <= metrics["pck_0.05"] <= 1
     G = PGPGGenerator.from_pretrained(tmp_path / "run" / "final" / "generator")
     assert G.config.image_size == (SIZE, SIZE) and G.config.pose_encoding == "heatmaps"
     assert (tmp_path / "data-cache").is_dir()

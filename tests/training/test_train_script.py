@@ -20,18 +20,24 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "train.py"
 HERE = Path(__file__).resolve().parent
 
+#: A plateau LR schedule that halves the LR on every step after the first (nothing counts as an improvement
+#: against an absolute threshold of 1e9), so that the resumed runs continue a schedule that really moves.
+DROPPING = {"factor": 0.5, "patience": 0, "cooldown": 0, "threshold": 1e9, "threshold_mode": "abs"}
+
 #: Per task: tiny model and data so that a step takes well under a second on a CPU.
 TINY = {
     "style": {"model_overrides": {"image_size": [32, 32], "g_base_channels": 8, "g_residual_blocks": 1,
                                   "d_base_channels": 8}, "synthetic_size": 64,
-              "schedule": {"pool_size": 2}},  # a pool that fills (and mixes) within the run
+              "schedule": {"pool_size": 2},  # a pool that fills (and mixes) within the run
+              "lr_plateau": DROPPING},
     "pose": {"model_overrides": {"image_size": [32, 32], "g1_base_channels": 8, "g2_base_channels": 8,
                                  "d_base_channels": 8}, "synthetic_size": 12},
     "garment": {"model_overrides": {"image_size": [32, 32], "g_base_channels": 8, "d_base_channels": 8},
                 "synthetic_size": 16},
     "generation": {"model_overrides": {"channels": [32, 32, 16, 16], "d_channels": [32, 16, 16, 16]},
                    "synthetic_size": 40,
-                   "schedule": {"images_per_stage": 4, "fade_images": 2}},  # grows during the run
+                   "schedule": {"images_per_stage": 4, "fade_images": 2},  # grows during the run
+                   "lr_plateau": DROPPING},
 }
 STEPS = 4
 
@@ -53,6 +59,8 @@ def _args(task: str, out: Path, **changes) -> list[str]:
         args += ["--model-overrides", json.dumps(tiny["model_overrides"])]
     if "schedule" in tiny:
         args += ["--schedule", json.dumps(tiny["schedule"])]
+    if "lr_plateau" in tiny:
+        args += ["--lr-plateau", json.dumps(tiny["lr_plateau"])]
     for key, value in changes.items():
         args += ["--set", f"{key}={json.dumps(value)}"]
     return args
@@ -80,7 +88,8 @@ def test_dry_run_prints_resolved_config(tmp_path):
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["train"]["task"] == "generation" and out["train"]["lr_g"] == 0.001
-    assert out["train"]["preset"] == "" and out["model"]["family"] == "stylegan"
+    assert out["train"]["preset"] == "" and out["preset"] == "stylegan_small" and out["model"]["family"] == "stylegan"
+    assert out["train"]["lr_schedule"] == "default"
     assert out["model"]["channels"] == TINY["generation"]["model_overrides"]["channels"]
     assert out["data"]["train_size"] > 0 and out["data"]["test_size"] > 0
     assert out["data"]["total_steps"] == STEPS
@@ -126,6 +135,12 @@ def test_sigkill_then_resume_is_exact(tmp_path, task):
     for name in a:
         for k, state in a[name]["state"].items():
             assert all(torch.equal(state[key], b[name]["state"][k][key]) for key in state), (name, k)
+        assert a[name]["param_groups"][0]["lr"] == b[name]["param_groups"][0]["lr"], name
+    if "lr_plateau" in TINY.get(task, {}):  # the thesis' plateau schedule (default of style and generation) moved
+        assert a["g"]["param_groups"][0]["lr"] == pytest.approx(2e-4 * 0.5 ** (STEPS - 1))
+        sa = torch.load(straight / f"checkpoints/step-{STEPS:09d}/state.pt", weights_only=True)["schedulers"]
+        sb = torch.load(killed / f"checkpoints/step-{STEPS:09d}/state.pt", weights_only=True)["schedulers"]
+        assert sorted(sa) == ["d", "g"] and sa == sb
     # Task state beyond the networks (image pools, EMA, growth stage, schedules) continues exactly too.
     sa = torch.load(straight / f"checkpoints/step-{STEPS:09d}/state.pt", weights_only=True)["task"]
     sb = torch.load(killed / f"checkpoints/step-{STEPS:09d}/state.pt", weights_only=True)["task"]
@@ -154,14 +169,15 @@ def _assert_same(a, b, where="task"):
 @pytest.mark.parametrize("task,exported,port", [("style", "gen_ab", 29517), ("generation", "generator", 29519)])
 def test_two_processes_keep_identical_weights(tmp_path, task, exported, port):
     """Weights, buffers included (StyleGAN's tracked w_avg), stay identical on both processes."""
-    out, debug = tmp_path / "runs" / "ddp", tmp_path / "debug"
+    out, debug, audit, hub = tmp_path / "runs" / "ddp", tmp_path / "debug", tmp_path / "audit", tmp_path / "hub"
     # accelerate 1.x starts several CPU processes through its multi-process launcher (torchrun); the script's
     # --cpu flag keeps them on the CPU, where Accelerate picks the gloo backend.
     cmd = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port), str(SCRIPT),
-           *_args(task, out)]
+           *_args(task, out, hub_repo=f"file:{hub}")]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600,
-                         env=_env(FASHION_GANS_DEBUG_DIR=str(debug), OMP_NUM_THREADS="1"))
+                         env=_env(FASHION_GANS_DEBUG_DIR=str(debug), FASHION_GANS_WRITE_AUDIT=str(audit),
+                                  OMP_NUM_THREADS="1"))
     assert res.returncode == 0, res.stderr[-4000:]
     hashes = [json.loads((debug / f"weights-{r}.json").read_text()) for r in (0, 1)]
     assert hashes[0]["step"] == hashes[1]["step"] == STEPS
@@ -174,3 +190,45 @@ def test_two_processes_keep_identical_weights(tmp_path, task, exported, port):
     assert len(state["rng"]) == 2  # both processes' RNG states, gathered to the main process
     assert not torch.equal(state["rng"][0]["torch"], state["rng"][1]["torch"])
     assert (out / "final" / exported / "model.safetensors").is_file()
+    # Every file-system write under the run folder and the (file:) Hub folder, per process, from audit hooks:
+    # the main process wrote checkpoints, samples, logs, final weights and Hub uploads; the other wrote nothing.
+    writes = {r: json.loads((audit / f"writes-{r}.json").read_text())["writes"] for r in (0, 1)}
+    assert writes[1] == []
+    written = {Path(path).relative_to(out).parts[0] for _, path in writes[0]
+               if Path(path).is_relative_to(out) and Path(path) != out}
+    assert {"config.json", "checkpoints", "samples", "logs", "plots", "final", "final_metrics.json"} <= written
+    assert any(Path(path).is_relative_to(hub) for _, path in writes[0])
+    assert sorted(p.name for p in (hub / "checkpoints").iterdir()) == [f"step-{s:09d}" for s in (STEPS // 2, STEPS)]
+    assert (hub / "logs" / "scalars.jsonl").is_file() and (hub / "final" / exported / "model.safetensors").is_file()
+
+
+def test_preempted_run_resumes_from_the_hub_losing_at_most_one_interval(tmp_path):
+    """Killed (SIGKILL) right after a checkpoint, a run resumes on a fresh machine from its file: Hub copy, having
+    lost at most one checkpoint interval (a checkpoint's upload waits for the previous one), and ends with the
+    weights of the uninterrupted run."""
+    from dummy_task import DummyTask
+
+    from fashion_gans.training.checkpoint import list_checkpoints
+    from fashion_gans.training.trainer import Trainer
+
+    hub, steps, every, kill = tmp_path / "hub", 6, 2, 4
+    runner = tmp_path / "run_dummy.py"
+    runner.write_text(
+        f"import sys; sys.path[:0] = [{str(HERE)!r}, {str(REPO / 'scripts')!r}]\n"
+        "from dummy_task import DummyTask\nimport train\n"
+        "sys.exit(train.main(sys.argv[1:], task_class=DummyTask))\n")
+    common = dict(max_steps=steps, checkpoint_every=every, hub_repo=f"file:{hub}")
+    res = subprocess.run([sys.executable, str(runner), *_args("style", tmp_path / "machine1", **common)],
+                         capture_output=True, text=True, cwd=REPO, timeout=600,
+                         env=_env(FASHION_GANS_KILL_AFTER_STEP=str(kill)))
+    assert res.returncode == -signal.SIGKILL, res.stderr[-3000:]
+    fresh = tmp_path / "machine2"
+    Trainer(_config(_args("style", fresh, resume="latest", **common)), task_class=DummyTask).fit()
+    resumed_from = list_checkpoints(fresh / "checkpoints")[0].name
+    assert resumed_from in (f"step-{kill - every:09d}", f"step-{kill:09d}")  # lost <= one interval
+    straight = tmp_path / "straight"
+    Trainer(_config(_args("style", straight, max_steps=steps, checkpoint_every=every)), task_class=DummyTask).fit()
+    assert _weights(straight, steps) == _weights(fresh, steps)
+    logged = {json.loads(x)["step"] for x in (fresh / "logs" / "scalars.jsonl").read_text().splitlines()}
+    assert logged == set(range(1, steps + 1))  # the Hub's logs filled in the steps before the resume
+

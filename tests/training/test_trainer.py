@@ -42,17 +42,30 @@ def test_epoch_batches_are_deterministic_sharded_and_drop_last():
     assert EpochBatches(23, 4, seed=4).epoch(0) != EpochBatches(23, 4, seed=3).epoch(0)
 
 
+#: A plateau schedule that halves the LR on the first scheduler step after each cooldown step: an absolute threshold
+#: of 1e9 makes every step after the first "not better".  Stepped on the mean loss of 2 steps, so the step-5
+#: checkpoint sits mid-window: a resume that lost the window (or the cooldown) would step on other steps.
+PLATEAU = {"factor": 0.5, "patience": 0, "cooldown": 1, "threshold": 1e9, "threshold_mode": "abs", "every": 2}
+
+
 def test_resume_mid_epoch_is_exact_and_outputs_written(tmp_path):
     # 18 items / batch 4 = 4 batches per epoch: step 5 checkpoint sits inside epoch 1.
-    straight = Trainer(_cfg(tmp_path / "a"), task_class=DummyTask)
+    sched = dict(lr_schedule="plateau", lr_plateau=PLATEAU)
+    straight = Trainer(_cfg(tmp_path / "a", **sched), task_class=DummyTask)
     metrics = straight.fit()
-    part = Trainer(_cfg(tmp_path / "b", max_steps=5), task_class=DummyTask)
+    part = Trainer(_cfg(tmp_path / "b", max_steps=5, **sched), task_class=DummyTask)
     part.fit()
     assert (part.epoch, part.batch_in_epoch) == (1, 1)
-    resumed = Trainer(_cfg(tmp_path / "b", resume="latest"), task_class=DummyTask)
+    assert part.schedulers["g"].window_count == 1  # mid-window at the checkpoint
+    resumed = Trainer(_cfg(tmp_path / "b", resume="latest", **sched), task_class=DummyTask)
     resumed_metrics = resumed.fit()
     assert _weights(tmp_path / "a", 10) == _weights(tmp_path / "b", 10)
     assert metrics == resumed_metrics
+    # The LR really dropped (scheduler steps at 2, 4, ..., 10: reduce at 4 and 8), identically in both runs.
+    assert straight.learning_rates() == resumed.learning_rates() == {"g": 2.5e-3, "d": 2.5e-3}
+    for run in ("a", "b"):
+        saved = torch.load(tmp_path / run / "checkpoints/step-000000010/state.pt", weights_only=True)
+        assert saved["schedulers"]["g"]["last_epoch"] == 5  # one scheduler step per 2 training steps
     state_a = torch.load(tmp_path / "a/checkpoints/step-000000010/state.pt", weights_only=True)
     state_b = torch.load(tmp_path / "b/checkpoints/step-000000010/state.pt", weights_only=True)
     assert torch.equal(state_a["rng"][0]["torch"], state_b["rng"][0]["torch"])
@@ -62,10 +75,12 @@ def test_resume_mid_epoch_is_exact_and_outputs_written(tmp_path):
     records = [json.loads(x) for x in (run / "logs/scalars.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["kind"] == "loss"] == [2, 4, 6, 8, 10]
     assert [r["step"] for r in records if r["kind"] == "metric"] == [5, 10]
+    assert [(r["step"], r["g"]) for r in records if r["kind"] == "lr"] == [
+        (2, 1e-2), (4, 5e-3), (6, 5e-3), (8, 2.5e-3), (10, 2.5e-3)]
     # After the first full logging window the resumed run logs exactly what the straight run logged.
     records_b = [json.loads(x) for x in (tmp_path / "b/logs/scalars.jsonl").read_text().splitlines()]
     assert [r for r in records_b if r["step"] > 6] == [r for r in records if r["step"] > 6]
-    for name in ("plots/losses.png", "plots/metric_mean_l1.png", "samples/step-000000005.png",
+    for name in ("plots/losses.png", "plots/lr.png", "plots/metric_mean_l1.png", "samples/step-000000005.png",
                  "samples/step-000000010.png", "final_metrics.json"):
         assert (run / name).is_file(), name
     saved = json.loads((run / "config.json").read_text())
@@ -137,3 +152,117 @@ def test_resume_with_a_different_data_stream_is_refused(tmp_path):
 def test_config_values_of_the_wrong_type_are_named(field, value):
     with pytest.raises(TrainingError, match=f"TrainConfig.{field}: expected"):
         TrainConfig(**{field: value})
+
+
+def test_fp16_on_the_cpu_is_refused_at_config_time(tmp_path):
+    # Accelerate 1.15 accepts fp16 on the CPU but runs it without autocast or a gradient scaler (plain fp32).
+    with pytest.raises(TrainingError, match="fp16 needs a CUDA GPU.*use bf16 on the CPU"):
+        Trainer(_cfg(tmp_path / "run", mixed_precision="fp16"), task_class=DummyTask)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(lr_schedule="cosine"), "lr_schedule: choose one of"),
+    (dict(lr_plateau={"factor": 1.5}), r"'factor' must be in \(0, 1\)"),
+    (dict(lr_plateau={"patience": -1}), "'patience' must be an integer >= 0"),
+    (dict(lr_plateau={"every": 0}), "'every' must be an integer >= 1"),
+    (dict(lr_plateau={"threshold_mode": "relative"}), "'threshold_mode' must be 'rel' or 'abs'"),
+    (dict(lr_plateau={"min_lr": "tiny"}), "'min_lr' must be a number"),
+    (dict(lr_plateau={"decay": 0.5}), r"unknown key\(s\) \['decay'\]"),
+    (dict(compile_backend="tensorrt"), "compile_backend: choose one of"),
+])
+def test_schedule_and_speed_options_are_checked(changes, message):
+    with pytest.raises(TrainingError, match=message):
+        TrainConfig(**changes)
+
+
+def test_task_lr_schedule_defaults_follow_the_thesis(tmp_path):
+    """Plateau (factor 0.99, patience 10, min lr 5e-6) for style (cooldown 200) and generation (cooldown 100),
+    none for pose and garment; ``lr_plateau`` overrides single settings; a task without monitored losses refuses
+    ``plateau``."""
+    from fashion_gans.models import get_preset
+    from fashion_gans.training.tasks import get_task_class
+
+    for task, kind, cooldown in (("style", "plateau", 200), ("generation", "plateau", 100), ("pose", "none", 200),
+                                 ("garment", "none", 200)):
+        cfg = TrainConfig(task=task, output_dir=str(tmp_path), lr_plateau={"factor": 0.9} if task == "style" else {})
+        got, settings = get_task_class(task)(cfg, get_preset(cfg.preset_name)).lr_schedule()
+        assert got == kind, task
+        assert settings["cooldown"] == cooldown and settings["patience"] == 10 and settings["min_lr"] == 5e-6
+        assert settings["factor"] == (0.9 if task == "style" else 0.99)
+    style = get_task_class("style")(TrainConfig(task="style"), get_preset("cyclegan_small"))
+    models = style.build_models()
+    schedulers = style.build_schedulers(style.build_optimizers(models))
+    assert sorted(schedulers) == ["d", "g"] and style.scheduler_losses() == {"g": "g_total", "d": "d_total"}
+    assert schedulers["g"].factor == 0.99 and schedulers["g"].cooldown == 200
+
+    class NoMonitor(DummyTask):
+        lr_monitor = {}
+
+    with pytest.raises(TrainingError, match="names no loss to drive a plateau"):
+        Trainer(_cfg(tmp_path / "r", lr_schedule="plateau"), task_class=NoMonitor).fit()
+
+
+def test_fashion_mnist_picks_the_fmnist_presets(tmp_path):
+    """No preset + fashion-mnist data -> the 1-channel 32 px preset; the dry-run description names it."""
+    assert TrainConfig(task="generation", data="fashion-mnist").preset_name == "stylegan_fmnist"
+    assert TrainConfig(task="style", data="fashion-mnist:/x").preset_name == "cyclegan_fmnist"
+    assert TrainConfig(task="style", data="synthetic").preset_name == "cyclegan_small"
+    assert TrainConfig(task="generation", data="fashion-mnist", preset="stylegan2_small").preset_name == \
+        "stylegan2_small"
+    described = Trainer(TrainConfig(task="style", data="fashion-mnist", output_dir=str(tmp_path))).describe()
+    assert described["preset"] == "cyclegan_fmnist" and described["model"]["channels_a"] == 1
+    assert described["data"]["train_size"] == 18000
+
+
+def test_write_audit_records_writes_under_its_roots_only(tmp_path):
+    """The audit hook behind FASHION_GANS_WRITE_AUDIT sees Python, torch and safetensors writes (directly, or
+    through the folder they are created in and renamed from) under its roots, and nothing else."""
+    from safetensors.torch import save_model
+
+    from fashion_gans.training.trainer import _WriteAudit
+
+    root, other = tmp_path / "run", tmp_path / "elsewhere"
+    other.mkdir()
+    audit = _WriteAudit([root])
+    audit.start()
+    try:
+        root.mkdir()
+        (root / "a.txt").write_text("x")
+        (root / "b.txt").exists()  # a read is not a write
+        (root / ".tmp").mkdir()
+        torch.save({"x": torch.zeros(1)}, root / ".tmp" / "state.pt")
+        save_model(torch.nn.Linear(2, 2), str(root / ".tmp" / "w.safetensors"))
+        import os
+
+        os.replace(root / ".tmp", root / "ckpt")
+        (other / "c.txt").write_text("x")
+    finally:
+        audit.stop()
+    (root / "after.txt").write_text("x")  # after stop: not recorded
+    events = {(e, str(Path(p).relative_to(root))) for e, p in audit.writes}
+    assert ("os.mkdir", ".") in events and ("open", "a.txt") in events and ("os.mkdir", ".tmp") in events
+    assert ("os.rename", ".tmp") in events and ("os.rename", "ckpt") in events
+    assert not any(p.endswith(("b.txt", "after.txt")) for _, p in events)
+    assert all(Path(p).is_relative_to(root) for _, p in audit.writes)
+
+
+@pytest.mark.parametrize("task, preset", [("style", "cyclegan_fmnist"), ("generation", "stylegan_fmnist"),
+                                          ("generation", "stylegan2_fmnist")])
+def test_fmnist_presets_match_fashion_mnist_and_train_a_step(tmp_path, task, preset):
+    from torch.utils.data import DataLoader, Subset
+
+    from fashion_gans.models import count_parameters, get_preset
+    from fashion_gans.training.tasks import get_task_class
+    from task_harness import bind_task
+
+    cfg = TrainConfig(task=task, data="fashion-mnist", preset=preset, batch_size=4, output_dir=str(tmp_path),
+                      cpu=True, log_with="none")
+    t = get_task_class(task)(cfg, get_preset(preset))
+    test = t.build_dataset("test")
+    t.check_data(test[0])  # 1 channel, 32 px: no mismatch
+    bind_task(t)
+    assert 0.1e6 < sum(count_parameters(m) for m in t.models.values()) < 3e6  # small presets
+    batch = next(iter(DataLoader(Subset(test, range(4)), batch_size=4)))
+    losses = t.training_step(batch, 0)
+    assert losses and all(torch.isfinite(v) for v in losses.values())

@@ -9,6 +9,9 @@ name                      network                                               
 ``synthetic-attributes``  shipped synthetic-world attribute CNN (multi-head)            192     13
 ========================  ==========================================================  ======  ======
 
+``synthetic-pose`` (:mod:`.keypoints`, :func:`load_keypoint_detector`) is not a feature extractor: it is the
+shipped 18-keypoint detector for the synthetic mannequins behind the pose-transfer keypoint error.
+
 Keyword arguments of :func:`~fashion_gans.metrics.features.get_extractor` go to the factory:
 ``weights=PATH`` (and ``download=True``) for the Inceptions, ``path=DIR`` for the domain networks.
 """
@@ -17,9 +20,11 @@ from fashion_gans.metrics.features import register_extractor
 
 from .domain import ASSETS_DIR, DomainExtractor, DomainNetConfig, load_domain_extractor
 from .inception import FIDInceptionV3, ThesisInceptionV3, resize_bilinear_tf1
+from .keypoints import KeypointDetector, keypoint_error, load_keypoint_detector
 
 __all__ = ["ASSETS_DIR", "DomainExtractor", "DomainNetConfig", "FIDInceptionV3", "ThesisInceptionV3",
-           "load_domain_extractor", "resize_bilinear_tf1"]
+           "load_domain_extractor", "resize_bilinear_tf1", "KeypointDetector", "keypoint_error",
+           "load_keypoint_detector"]
 
 
 def _domain(name: str):

@@ -20,7 +20,8 @@ import torch.nn.functional as F
 
 from .domain import DomainExtractor, DomainNetConfig
 
-__all__ = ["TrainConfig", "deterministic", "fmnist_arrays", "render_synthetic", "train_domain_net", "evaluate"]
+__all__ = ["TrainConfig", "deterministic", "fmnist_arrays", "render_synthetic", "train_domain_net", "evaluate",
+           "render_keypoint_set", "train_keypoint_net", "evaluate_keypoints"]
 
 
 @dataclass
@@ -198,3 +199,105 @@ def evaluate(ext: DomainExtractor, images: torch.Tensor, labels: dict[str, torch
         result[k] = {"accuracy": float((p[keep] == y[keep]).float().mean()) if keep.any() else float("nan"),
                      "n": int(keep.sum())}
     return result
+
+
+# --------------------------------------------------------------------------------------------- keypoints
+def render_keypoint_set(world_seed: int, n: int, image_size: int = 64, blur_fraction: float = 0.3,
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Render ``n`` persons of ``SyntheticWorld(world_seed)`` (identities ``0..n-1``) for the keypoint detector.
+
+    Each in a random pose (``pose(i, k)`` with a random ``k``: every pose name, fresh jitter), size (64x64,
+    128x128 or 128x88 = the 256x176 aspect), background, and with probability ``blur_fraction`` a Gaussian blur
+    (radius 0.3-1.5 px: generated images are often soft). Returns uint8 ``(n, 3, S, S)`` images resized the way
+    :class:`~.keypoints.KeypointDetector` resizes and ``(n, 18, 2)`` keypoints as ``(x, y)`` fractions of width
+    and height (pixel centre convention: ``(px + 0.5) / W``), ``-1`` for hidden joints.
+    """
+    from PIL import Image, ImageFilter
+
+    from fashion_gans.data import synthetic as sw
+
+    world = sw.SyntheticWorld(world_seed)
+    sizes = [(64, 64), (128, 128), (128, 88)]
+    groups: dict[tuple[int, int], list[tuple[int, np.ndarray, np.ndarray]]] = {}
+    for i in range(n):
+        rng = np.random.default_rng([world_seed, 7, i])
+        size = sizes[int(rng.integers(len(sizes)))]
+        r = world.render_person(world.person(i), world.pose(i, int(rng.integers(70))), size,
+                                background=sw.BACKGROUNDS[int(rng.integers(3))],
+                                background_seed=int(rng.integers(1000)))
+        img = r.image
+        if rng.random() < blur_fraction:
+            img = np.asarray(Image.fromarray(img).filter(ImageFilter.GaussianBlur(float(rng.uniform(0.3, 1.5)))))
+        h, w = size
+        kp = r.keypoints.astype(np.float32).copy()
+        hidden = (kp < 0).any(1)
+        kp = (kp + 0.5) / np.array([w, h], dtype=np.float32)
+        kp[hidden] = -1.0
+        groups.setdefault(size, []).append((i, img, kp))
+    images = torch.empty(n, 3, image_size, image_size, dtype=torch.uint8)
+    keypoints = torch.empty(n, 18, 2, dtype=torch.float32)
+    for size, items in groups.items():
+        idx = torch.tensor([it[0] for it in items])
+        x = torch.from_numpy(np.stack([it[1] for it in items])).permute(0, 3, 1, 2).float()
+        if size != (image_size, image_size):
+            x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
+        images[idx] = x.round().clamp(0, 255).to(torch.uint8)
+        keypoints[idx] = torch.from_numpy(np.stack([it[2] for it in items]))
+    return images, keypoints
+
+
+def train_keypoint_net(cfg, images: torch.Tensor, keypoints: torch.Tensor, tc: TrainConfig, log=print):
+    """Train a fresh :class:`~.keypoints.KeypointDetector` on uint8 ``images`` and normalised ``keypoints``
+    (L1 on the soft-argmax coordinates of visible joints, AdamW, one-cycle). Deterministic in ``tc``."""
+    from .keypoints import KeypointDetector
+
+    n = images.shape[0]
+    if n == 0 or keypoints.shape[:1] != (n,):
+        raise ValueError(f"train_keypoint_net: {n} images but {tuple(keypoints.shape)} keypoints")
+    with deterministic(tc.seed, tc.threads):
+        det = KeypointDetector(cfg)
+        det.train()
+        gen = torch.Generator().manual_seed(int(tc.seed))
+        opt = torch.optim.AdamW(det.net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+        steps_per_epoch = math.ceil(n / tc.batch_size)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tc.lr, total_steps=tc.epochs * steps_per_epoch,
+                                                    pct_start=0.15)
+        for epoch in range(tc.epochs):
+            t0 = time.time()
+            order = torch.randperm(n, generator=gen)
+            running = 0.0
+            for b in range(steps_per_epoch):
+                sel = order[b * tc.batch_size:(b + 1) * tc.batch_size]
+                _, pred = det.net(det.preprocess(images[sel]))
+                target = keypoints[sel]
+                visible = (target >= 0).all(-1, keepdim=True).float()
+                loss = ((pred - target).abs() * visible).sum() / visible.sum().clamp(min=1) / 2
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                running += float(loss.detach())
+            if log is not None:
+                log(f"[{cfg.name}] epoch {epoch + 1}/{tc.epochs} L1 {running / steps_per_epoch:.4f} "
+                    f"({time.time() - t0:.0f}s)")
+        det.eval()
+        for p in det.parameters():
+            p.requires_grad_(False)
+    return det
+
+
+@torch.no_grad()
+def evaluate_keypoints(det, images: torch.Tensor, keypoints: torch.Tensor) -> dict[str, float]:
+    """Mean keypoint error of ``det`` on images with normalised ``keypoints``: ``error_height`` (mean distance
+    over visible joints / image height, per image then averaged), ``pck_0.05`` (fraction of visible joints within
+    5% of the height), ``n``."""
+    from .keypoints import keypoint_error
+
+    s = images.shape[-1]
+    pred = det.detect(images)
+    target = torch.where(keypoints >= 0, keypoints * s - 0.5, keypoints)
+    err = keypoint_error(pred, target, s)
+    visible = (keypoints >= 0).all(-1)
+    dist = (pred - target).norm(dim=-1)[visible] / s
+    return {"error_height": float(err.nanmean()), "pck_0.05": float((dist < 0.05).float().mean()),
+            "n": int(images.shape[0])}

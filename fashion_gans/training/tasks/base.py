@@ -11,6 +11,7 @@ Life cycle::
     task = TaskClass(train_config, model_config)
     models = task.build_models()                      # dict role -> nn.Module (seeded by the loop)
     optimizers = task.build_optimizers(models)        # dict name -> torch.optim.Optimizer
+    schedulers = task.build_schedulers(optimizers)    # dict name -> LR scheduler, fed task.scheduler_losses()
     ... the loop prepares models/optimizers with Accelerate ...
     task.bind(accelerator, prepared_models, prepared_optimizers)
     for each epoch: task.on_epoch_start(epoch)
@@ -55,6 +56,12 @@ class Task:
     name: ClassVar[str] = ""
     #: Keys of ``TrainConfig.loss_weights`` this task reads, with their defaults (documented per task).
     default_loss_weights: ClassVar[dict[str, float]] = {}
+    #: Optimiser name -> the loss (a key of :meth:`training_step`'s result) that drives its plateau scheduler.
+    lr_monitor: ClassVar[dict[str, str]] = {}
+    #: LR schedule used when ``TrainConfig.lr_schedule == "default"`` (``"none"`` or ``"plateau"``).
+    default_lr_schedule: ClassVar[str] = "none"
+    #: The task's plateau settings on top of :data:`~fashion_gans.training.schedulers.PLATEAU_DEFAULTS`.
+    default_plateau: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: TrainConfig, model_config: Any) -> None:
         self.config = config
@@ -78,6 +85,37 @@ class Task:
     def build_optimizers(self, models: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
         """One optimiser per update group (e.g. ``g`` and ``d``)."""
         raise NotImplementedError
+
+    def lr_schedule(self) -> tuple[str, dict[str, Any]]:
+        """``(kind, settings)`` of this run: ``TrainConfig.lr_schedule`` with ``default`` resolved to the task's,
+        and the plateau settings (thesis defaults, then the task's, then ``TrainConfig.lr_plateau``)."""
+        from ..schedulers import PLATEAU_DEFAULTS
+
+        kind = self.config.lr_schedule
+        if kind == "default":
+            kind = self.default_lr_schedule
+        return kind, {**PLATEAU_DEFAULTS, **self.default_plateau, **self.config.lr_plateau}
+
+    def build_schedulers(self, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Any]:
+        """LR schedulers by name (default: a :class:`~fashion_gans.training.schedulers.PlateauScheduler` per
+        optimiser of :attr:`lr_monitor` when the schedule is ``plateau``, none otherwise).  The loop feeds
+        scheduler ``name`` the loss :meth:`scheduler_losses` names for it, after every step."""
+        from ..schedulers import PlateauScheduler
+
+        kind, settings = self.lr_schedule()
+        if kind == "none":
+            return {}
+        if not self.lr_monitor:
+            raise TrainingError(f"task {self.name!r} names no loss to drive a plateau LR schedule; "
+                                "set lr_schedule='none'")
+        missing = sorted(set(self.lr_monitor) - set(optimizers))
+        if missing:
+            raise TrainingError(f"task {self.name!r}: lr_monitor names unknown optimiser(s) {missing}")
+        return {name: PlateauScheduler(optimizers[name], **settings) for name in self.lr_monitor}
+
+    def scheduler_losses(self) -> dict[str, str]:
+        """Scheduler name -> the training loss that drives it."""
+        return dict(self.lr_monitor)
 
     def build_dataset(self, split: str) -> torch.utils.data.Dataset:
         """The dataset of ``split`` (``train`` or ``test``) for ``self.config.data``; items are dicts of tensors."""
@@ -143,6 +181,49 @@ class Task:
                 values = self.accelerator.gather_for_metrics(values)
             result[key] = float(values.float().mean())
         return result
+
+    def evaluation_domain(self) -> str:
+        """Which ground truth the data has: ``fashion-mnist``, ``synthetic`` (the synthetic world, whose
+        attributes the shipped attribute and keypoint networks know) or ``other`` (real photos: pixel and
+        keypoint metrics only)."""
+        from pathlib import Path
+
+        data = str(self.config.data)
+        if data.startswith("fashion-mnist"):
+            return "fashion-mnist"
+        if data == "synthetic":
+            return "synthetic"
+        root = Path(data)
+        if root.is_file():
+            root = root.parent
+        markers = ("synthetic_attributes.json", "bags_shoes_attributes.json")
+        if root.is_dir() and any((d / m).is_file() for d in (root, *[c for c in root.iterdir() if c.is_dir()])
+                                 for m in markers):
+            return "synthetic"
+        return "other"
+
+    def ground_truth_metrics(self, batch: dict[str, torch.Tensor], outputs: Any) -> dict[str, float]:
+        """The task metrics of :func:`fashion_gans.evaluation.batch_metrics` on one held-out batch (the same
+        code ``scripts/evaluate.py`` uses), with ``/`` in names replaced by ``_`` (names become file names)."""
+        from fashion_gans.evaluation import batch_metrics
+
+        if not hasattr(self, "_eval_domain"):
+            self._eval_domain = self.evaluation_domain()
+        values = batch_metrics(self.name, batch, outputs, domain=self._eval_domain)
+        return {k.replace("/", "_"): float(v) for k, v in values.items()}
+
+    @staticmethod
+    def merge_metrics(base: dict[str, float], per_batch: list[dict[str, float]]) -> dict[str, float]:
+        """``base`` plus the mean over batches of every key of ``per_batch`` not already in ``base``."""
+        import math
+
+        out = dict(base)
+        for key in dict.fromkeys(k for d in per_batch for k in d):
+            if key in out:
+                continue
+            values = [d[key] for d in per_batch if key in d and not math.isnan(d[key])]
+            out[key] = sum(values) / len(values) if values else float("nan")
+        return out
 
     def unwrap(self, role: str) -> nn.Module:
         """The bare module of a prepared network (no DDP / compile wrapper)."""

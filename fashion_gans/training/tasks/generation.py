@@ -40,6 +40,10 @@ Options (``TrainConfig.schedule``):
 ``loss_weights`` keys: ``gp`` (10, v1), ``drift`` (0.001, v1), ``r1`` (v2; γ, default "auto" =
 ``0.0002 * resolution^2 / batch_size`` as StyleGAN2-ADA's heuristic; 0 disables R1).
 
+Learning rate (``TrainConfig.lr_schedule``): by default the thesis' plateau scheduler (Table 16) on both Adams,
+the generator's fed ``g_adv`` and the critic's ``d_total`` after every step: factor 0.99, patience 10, cooldown
+100, min lr 5e-6 (:mod:`..schedulers`); ``lr_schedule="none"`` keeps the learning rates constant.
+
 Held-out metric (:meth:`GenerationTask.evaluate`): ``fd_pixels``, the Fréchet distance between images of the
 EMA generator (fixed latents, at the current level, bilinearly resized to full resolution) and the held-out real
 images, in a fixed, weights-free feature space: 8x8 area-downsampled pixels (64 x channels dimensions).  Lower
@@ -173,6 +177,10 @@ class GenerationTask(Task):
     name: ClassVar[str] = "generation"
     # "r1" listed with 0.0 here; when the config does not set it, the auto value of the module docstring is used.
     default_loss_weights: ClassVar[dict[str, float]] = {"gp": 10.0, "drift": 0.001, "r1": 0.0}
+    # Thesis (Table 16): a plateau scheduler on each Adam, fed its batch loss, factor 0.99, cooldown 100.
+    lr_monitor: ClassVar[dict[str, str]] = {"g": "g_adv", "d": "d_total"}
+    default_lr_schedule: ClassVar[str] = "plateau"
+    default_plateau: ClassVar[dict[str, Any]] = {"cooldown": 100}
 
     def __init__(self, config, model_config) -> None:
         super().__init__(config, model_config)
@@ -278,9 +286,12 @@ class GenerationTask(Task):
             raise TrainingError(f"task 'generation': dataset items need 'image', got keys {sorted(item)}")
         shape = tuple(item["image"].shape)
         if shape != expected:
+            hint = ""
+            if self.config.data.strip().startswith("fashion-mnist"):
+                hint = f"; for Fashion-MNIST use preset '{'stylegan2' if self.version == 2 else 'stylegan'}_fmnist'"
             raise TrainingError(
                 f"task 'generation': dataset images are {shape} but the model expects {expected}; set "
-                "model_overrides (image_channels, resolution, channels, d_channels) or data_options"
+                f"model_overrides (image_channels, resolution, channels, d_channels) or data_options{hint}"
             )
 
     def bind(self, accelerator, models, optimizers) -> None:
@@ -419,14 +430,18 @@ class GenerationTask(Task):
 
     @torch.no_grad()
     def evaluate(self, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
-        real_feats, fake_feats = [], []
+        """``fd_pixels`` (Fréchet distance of 8x8 pixel features, lower is better) plus the ground-truth task metrics
+        of :meth:`ground_truth_metrics` (domain-extractor ``fid``, ``diversity``, attribute/class ``coverage_*``)."""
+        real_feats, fake_feats, truth = [], [], []
         for k, batch in enumerate(batches):
             real = batch["image"]
+            fake = self._render(self._z(int(real.shape[0]), offset=1 + k))
             real_feats.append(pixel_features(real).cpu())
-            fake_feats.append(pixel_features(self._render(self._z(int(real.shape[0]), offset=1 + k))).cpu())
+            fake_feats.append(pixel_features(fake).cpu())
+            truth.append(self.ground_truth_metrics(batch, fake))
         if not real_feats:
             raise TrainingError("task 'generation': evaluate() got no batches")
-        return {"fd_pixels": frechet_distance(torch.cat(fake_feats), torch.cat(real_feats))}
+        return self.merge_metrics({"fd_pixels": frechet_distance(torch.cat(fake_feats), torch.cat(real_feats))}, truth)
 
     def export(self) -> dict[str, nn.Module]:
         """The EMA generator (as ProGAN/StyleGAN publish), under the name ``generator``."""

@@ -184,6 +184,7 @@ class PoseTask(Task):
 
     name = "pose"
     default_loss_weights = {"g1": 1.0, "adv": 1.0, "mask": 1.0}
+    lr_monitor = {"g": "g", "d": "d"}  # for lr_schedule="plateau"; the thesis trained PGPG without one
 
     def __init__(self, config, model_config) -> None:
         super().__init__(config, model_config)
@@ -192,6 +193,7 @@ class PoseTask(Task):
             raise TrainingError(f"task 'pose': unknown schedule key(s) {unknown}; known: {list(_SCHEDULE_KEYS)}")
         self.recon_schedule = _parse_recon_schedule(config.schedule.get("recon_epochs", DEFAULT_RECON_EPOCHS))
         self.recon_weight = recon_weight_at(self.recon_schedule, 0)
+        self._recon_cache: tuple[float, torch.Tensor] | None = None
 
     # ----------------------------------------------------------------------------------------------- building
     def build_models(self) -> dict[str, nn.Module]:
@@ -275,7 +277,14 @@ class PoseTask(Task):
 
         return {"d_real": d_real.detach(), "d_fake": d_fake.detach(), "d": loss_d.detach(),
                 "g1_l1": g1_l1.detach(), "g2_adv": g2_adv.detach(), "g2_l1": g2_l1.detach(), "g": loss_g.detach(),
-                "lambda_recon": torch.tensor(self.recon_weight, device=loss_g.device)}
+                "lambda_recon": self._recon_weight_tensor(loss_g.device)}
+
+    def _recon_weight_tensor(self, device: torch.device) -> torch.Tensor:
+        """λ_recon as a 0-dim tensor on ``device`` for the loss log, made once per value (no per-step copy)."""
+        cached = self._recon_cache
+        if cached is None or cached[0] != self.recon_weight or cached[1].device != device:
+            self._recon_cache = (self.recon_weight, torch.tensor(self.recon_weight, device=device))
+        return self._recon_cache[1]
 
     # ----------------------------------------------------------------------------------------------- results
     def _generate(self, batch: dict[str, torch.Tensor]):
@@ -296,12 +305,15 @@ class PoseTask(Task):
     def evaluate(self, batches: Iterable[dict[str, torch.Tensor]]) -> dict[str, float]:
         """Held-out metrics (lower is better except ``ssim``): ``l1`` (refined vs target, plain L1 in [-1, 1]),
         ``l1_masked`` (the training loss' mask-weighted L1), ``l1_coarse`` (G1's), ``ssim`` (refined vs target) and
-        ``l1_copy_source`` (the trivial baseline: the source image returned unchanged)."""
+        ``l1_copy_source`` (the trivial baseline: the source image returned unchanged); plus the ground-truth task
+        metrics of :meth:`ground_truth_metrics` (``keypoint_error``, ``pck_0.05`` ...)."""
         body = self.loss_weights["mask"]
         parts: dict[str, list[torch.Tensor]] = {k: [] for k in
                                                 ("l1", "l1_masked", "l1_coarse", "ssim", "l1_copy_source")}
+        truth: list[dict[str, float]] = []
         for batch in batches:
             out = self._generate(batch)
+            truth.append(self.ground_truth_metrics(batch, out.refined.float()))
             tgt, src = batch["target_image"].float(), batch["source_image"].float()
             weight = 1.0 + body * batch["target_mask"].float()
             per = {
@@ -313,7 +325,7 @@ class PoseTask(Task):
             }
             for k, v in per.items():
                 parts[k].append(v)
-        return self.mean_metrics(parts)
+        return self.merge_metrics(self.mean_metrics(parts), truth)
 
     def export(self) -> dict[str, nn.Module]:
         return {"generator": self.unwrap("generator")}

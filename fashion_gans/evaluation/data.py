@@ -1,0 +1,302 @@
+"""Evaluation data: the held-out samples of each task with their ground truth, read from a prepared synthetic
+world (``scripts/prepare_data.py`` output or a training run's ``data/`` folder) or from Fashion-MNIST.
+
+Ground truth that the dataset items do not carry is read from the attribute files the synthetic writers record:
+``lookbook/synthetic_attributes.json`` (each product photo's garment: colour, pattern, kind) and
+``bags_shoes/bags_shoes_attributes.json`` (each shoe's / handbag's style id and the styles' colour, pattern and
+material). Pose targets carry their keypoints in the dataset items (``target_keypoints``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fashion_gans.data.io import DataError
+
+__all__ = ["TASKS", "EvaluationError", "EvalData", "resolve_data_kind", "load_eval_data"]
+
+TASKS = ("pose", "garment", "style", "generation")
+FMNIST_NAMES = ("fashion-mnist", "fmnist")
+
+
+class EvaluationError(ValueError):
+    """Bad evaluation input: unknown task, data that does not fit the task, a count of 0, a bad baseline..."""
+
+
+@dataclass
+class EvalData:
+    """Held-out samples of one task (tensors in [-1, 1], ``(N, C, H, W)``) plus ground truth.
+
+    ``inputs``: the model inputs by name (pose: ``source_image``, ``target_pose``; garment: ``person_image``;
+    style: ``shoe`` and ``bag`` (separate, unpaired sets); generation: none). ``targets``: the real images the
+    results are compared with (pose: ``target_image``; garment: ``product_image``; style: ``bag`` and ``shoe``;
+    generation: ``image``). ``truth``: ground truth by name (pose: ``target_keypoints`` (N, 18, 2) pixels;
+    garment: ``colour`` / ``pattern`` attribute names of each product; style: ``shoe_style`` / ``bag_style``
+    dicts with colour/pattern/material). ``train_targets``: training-split target images for the ``mean`` and
+    ``nearest`` baselines (by the same names as ``targets``)."""
+
+    task: str
+    kind: str  # "synthetic" | "fashion-mnist"
+    location: str
+    split: str
+    inputs: dict[str, torch.Tensor]
+    targets: dict[str, torch.Tensor]
+    truth: dict[str, Any] = field(default_factory=dict)
+    train_targets: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        first = next(iter(self.targets.values()))
+        return int(first.shape[0])
+
+
+def resolve_data_kind(data: str | os.PathLike) -> tuple[str, Path | None]:
+    """``("fashion-mnist", root)`` for ``fashion-mnist`` / a folder of the Fashion-MNIST files, else
+    ``("synthetic", folder)`` for an existing folder (a prepared world or one dataset's root)."""
+    text = str(data)
+    if text.lower() in FMNIST_NAMES:
+        from fashion_gans.data.fashion_mnist import DEFAULT_ROOT
+
+        return "fashion-mnist", Path(os.environ.get("FASHION_MNIST_DIR", DEFAULT_ROOT))
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        raise EvaluationError(f"data {text!r}: no such folder (give a prepared synthetic folder, a dataset root or "
+                              "'fashion-mnist')")
+    if any(path.glob("train-images-idx3-ubyte*")):
+        return "fashion-mnist", path
+    return "synthetic", path
+
+
+def _sub(root: Path, name: str, marker: str, task: str) -> Path:
+    """``root/name`` when it exists, else ``root`` itself if it holds ``marker``; an error naming the task."""
+    if (root / name).is_dir():
+        return root / name
+    if (root / marker).exists():
+        return root
+    raise EvaluationError(f"data {root}: task {task!r} needs a {name}/ dataset (no {root / name} and no {marker} "
+                          f"in {root}); render one with scripts/prepare_data.py")
+
+
+def _stack(items: list[dict], key: str) -> torch.Tensor:
+    return torch.stack([torch.as_tensor(it[key]) for it in items])
+
+
+def _take(dataset, count: int, what: str) -> list[dict]:
+    n = min(len(dataset), count)
+    if n == 0:
+        raise EvaluationError(f"{what}: the split has no samples")
+    return [dataset[i] for i in range(n)]
+
+
+def _spread(n_total: int, count: int) -> list[int]:
+    """``min(count, n_total)`` indices spread evenly over ``range(n_total)`` (deterministic)."""
+    n = min(count, n_total)
+    if n <= 0:
+        return []
+    return sorted({int(i * n_total / n) for i in range(n)})
+
+
+def load_eval_data(task: str, data: str | os.PathLike, *, split: str = "test", count: int = 256,
+                   image_size: tuple[int, int] | None = None, channels: int | None = None,
+                   pose_encoding: str = "heatmap", train_count: int = 512) -> EvalData:
+    """The held-out samples of ``task`` from ``data`` (see :class:`EvalData`); ``image_size`` (H, W) is the
+    model's resolution, ``channels`` its image channels (Fashion-MNIST: 1), ``pose_encoding`` ``heatmap`` or
+    ``iuv`` (pose only). ``train_count`` training targets are loaded for the baselines (0: none)."""
+    if task not in TASKS:
+        raise EvaluationError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+    if int(count) < 1:
+        raise EvaluationError(f"count must be >= 1, got {count}")
+    kind, root = resolve_data_kind(data)
+    try:
+        if kind == "fashion-mnist":
+            return _fmnist(task, root, split, count, channels or 1, train_count)
+        return _synthetic(task, root, split, count, image_size, channels, pose_encoding, train_count)
+    except EvaluationError:
+        raise
+    except (DataError, ValueError) as exc:
+        raise EvaluationError(f"data {data}: {exc}") from exc
+
+
+# --------------------------------------------------------------------------------------------- Fashion-MNIST
+_FMNIST_CACHE: dict[tuple[str, str], tuple] = {}
+
+
+def _load_fmnist(root: Path, split: str):
+    """``load_fashion_mnist`` once per (root, split) and process (the gzip decode of 60k images is slow)."""
+    from fashion_gans.data.fashion_mnist import load_fashion_mnist
+
+    key = (str(root), split)
+    if key not in _FMNIST_CACHE:
+        if len(_FMNIST_CACHE) >= 4:
+            _FMNIST_CACHE.clear()
+        _FMNIST_CACHE[key] = load_fashion_mnist(root, split)
+    return _FMNIST_CACHE[key]
+
+
+def _fmnist(task: str, root: Path, split: str, count: int, channels: int, train_count: int) -> EvalData:
+    import numpy as np
+
+    from fashion_gans.data.fashion_mnist import BAG_CLASSES, SHOE_CLASSES, _to_tensor
+
+    if task not in ("style", "generation"):
+        raise EvaluationError(f"task {task!r} has no Fashion-MNIST data: Fashion-MNIST serves 'style' "
+                              "(shoes <-> bags) and 'generation'")
+    if split not in ("train", "test"):
+        raise EvaluationError(f"Fashion-MNIST split must be 'train' or 'test', got {split!r}")
+
+    def tensors(images: np.ndarray, idx) -> torch.Tensor:
+        return torch.stack([_to_tensor(images[i], 32, channels) for i in idx]) if len(idx) else \
+            torch.empty(0, channels, 32, 32)
+
+    images, labels = _load_fmnist(root, split)
+    tr_images, tr_labels = (_load_fmnist(root, "train") if train_count else (images[:0], labels[:0]))
+    if task == "generation":
+        idx = _spread(len(labels), count)
+        return EvalData(task, "fashion-mnist", str(root), split, {}, {"image": tensors(images, idx)},
+                        {"label": torch.as_tensor(labels[idx])},
+                        {"image": tensors(tr_images, _spread(len(tr_labels), train_count))} if train_count else {})
+    shoes = np.flatnonzero(np.isin(labels, SHOE_CLASSES))
+    bags = np.flatnonzero(np.isin(labels, BAG_CLASSES))
+    s_idx, b_idx = shoes[_spread(len(shoes), count)], bags[_spread(len(bags), count)]
+    inputs = {"shoe": tensors(images, s_idx), "bag": tensors(images, b_idx)}
+    train: dict[str, torch.Tensor] = {}
+    if train_count:
+        ts = np.flatnonzero(np.isin(tr_labels, SHOE_CLASSES))
+        tb = np.flatnonzero(np.isin(tr_labels, BAG_CLASSES))
+        train = {"shoe": tensors(tr_images, ts[_spread(len(ts), train_count)]),
+                 "bag": tensors(tr_images, tb[_spread(len(tb), train_count)])}
+    truth = {"shoe_label": torch.as_tensor(labels[s_idx]), "bag_label": torch.as_tensor(labels[b_idx])}
+    return EvalData(task, "fashion-mnist", str(root), split, inputs, dict(inputs), truth, train)
+
+
+# --------------------------------------------------------------------------------------------- synthetic world
+def _synthetic(task: str, root: Path, split: str, count: int, image_size, channels, pose_encoding: str,
+               train_count: int) -> EvalData:
+    if channels not in (None, 3):
+        raise EvaluationError(f"the synthetic world is RGB; a model with {channels} channel(s) does not fit it")
+    if task == "pose":
+        return _pose(root, split, count, image_size or (64, 64), pose_encoding, train_count)
+    if task == "garment":
+        return _garment(root, split, count, image_size or (64, 64), train_count)
+    if task == "style":
+        return _style(root, split, count, image_size or (64, 64), train_count)
+    return _generation(root, split, count, image_size or (32, 32), train_count)
+
+
+def _pose(root: Path, split: str, count: int, size, encoding: str, train_count: int) -> EvalData:
+    from fashion_gans.data.inshop import InShopPoseDataset
+
+    folder = _sub(root, "inshop", "img", "pose")
+    ds = InShopPoseDataset(folder, split, encoding, tuple(size))
+    items = [ds[i] for i in _spread(len(ds), count)]
+    if not items:
+        raise EvaluationError(f"{folder}: the {split!r} split has no pose pairs")
+    inputs = {"source_image": _stack(items, "source_image"), "target_pose": _stack(items, "target_pose")}
+    targets = {"target_image": _stack(items, "target_image")}
+    truth = {"target_keypoints": _stack(items, "target_keypoints").float(),
+             "source_keypoints": _stack(items, "source_keypoints").float()}
+    train = {}
+    if train_count:
+        tr = InShopPoseDataset(folder, "train", encoding, tuple(size))
+        train = {"target_image": _stack([tr[i] for i in _spread(len(tr), train_count)], "target_image")}
+    return EvalData("pose", "synthetic", str(folder), split, inputs, targets, truth, train)
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise EvaluationError(f"{path}: missing; the ground-truth attributes are written by the synthetic "
+                              "renderer (scripts/prepare_data.py)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise EvaluationError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def _garment(root: Path, split: str, count: int, size, train_count: int) -> EvalData:
+    from fashion_gans.data.lookbook import ATTRIBUTES_FILE, LookBookDataset
+
+    folder = _sub(root, "lookbook", "ImgHQ", "garment")
+    side = int(size[0])
+    ds = LookBookDataset(folder, split, side)
+    items = [ds[i] for i in _spread(len(ds), count)]
+    if not items:
+        raise EvaluationError(f"{folder}: the {split!r} split has no person/product pairs")
+    records = _read_json(folder / ATTRIBUTES_FILE).get("images", {})
+    colours, patterns = [], []
+    for it in items:
+        rec = records.get(Path(str(it["product_path"])).name)
+        if rec is None or "garment" not in rec:
+            raise EvaluationError(f"{folder / ATTRIBUTES_FILE}: no garment attributes for {it['product_path']}")
+        colours.append(rec["garment"]["colour"])
+        patterns.append(rec["garment"]["pattern"])
+    inputs = {"person_image": _stack(items, "person_image")}
+    targets = {"product_image": _stack(items, "product_image")}
+    train = {}
+    if train_count:
+        tr = LookBookDataset(folder, "train", side)
+        train = {"product_image": _stack([tr[i] for i in _spread(len(tr), train_count)], "product_image")}
+    return EvalData("garment", "synthetic", str(folder), split, inputs, targets,
+                    {"colour": colours, "pattern": patterns}, train)
+
+
+def _style(root: Path, split: str, count: int, size, train_count: int) -> EvalData:
+    from fashion_gans.data.bags_shoes import ATTRIBUTES_FILE, BagsShoesDataset
+
+    folder = _sub(root, "bags_shoes", ATTRIBUTES_FILE, "style")
+    side = int(size[0])
+    meta = _read_json(folder / ATTRIBUTES_FILE)
+
+    def unique(ds) -> tuple[dict[int, torch.Tensor], dict[int, torch.Tensor]]:
+        shoes: dict[int, torch.Tensor] = {}
+        bags: dict[int, torch.Tensor] = {}
+        for i in range(len(ds)):
+            it = ds[i]
+            shoes.setdefault(int(it["shoe_index"]), it["shoe"])
+            bags.setdefault(int(it["bag_index"]), it["bag"])
+        return shoes, bags
+
+    shoes, bags = unique(BagsShoesDataset(folder, split, side))
+    s_keys = [sorted(shoes)[i] for i in _spread(len(shoes), count)]
+    b_keys = [sorted(bags)[i] for i in _spread(len(bags), count)]
+    try:
+        styles = meta["styles"]
+        shoe_style = [styles[str(meta["shoes"][k]["style_id"])] for k in s_keys]
+        bag_style = [styles[str(meta["handbags"][k]["style_id"])] for k in b_keys]
+    except (KeyError, IndexError, TypeError) as exc:
+        raise EvaluationError(f"{folder / ATTRIBUTES_FILE}: malformed style records ({exc})") from exc
+    inputs = {"shoe": torch.stack([shoes[k] for k in s_keys]), "bag": torch.stack([bags[k] for k in b_keys])}
+    train = {}
+    if train_count:
+        tr_shoes, tr_bags = unique(BagsShoesDataset(folder, "train", side))
+        train = {"shoe": torch.stack([tr_shoes[k] for k in sorted(tr_shoes)][:train_count]),
+                 "bag": torch.stack([tr_bags[k] for k in sorted(tr_bags)][:train_count])}
+    return EvalData("style", "synthetic", str(folder), split, inputs, dict(inputs),
+                    {"shoe_style": shoe_style, "bag_style": bag_style}, train)
+
+
+def _generation(root: Path, split: str, count: int, size, train_count: int) -> EvalData:
+    from fashion_gans.data.fisb import FISBDataset
+
+    if (root / "fisb" / "G2.h5").is_file():
+        path = root / "fisb" / "G2.h5"
+    elif (root / "G2.h5").is_file():
+        path = root / "G2.h5"
+    else:
+        raise EvaluationError(f"data {root}: task 'generation' needs fisb/G2.h5 (render it with "
+                              "scripts/prepare_data.py)")
+    side = int(size[0])
+    ds = FISBDataset(path, split, side)
+    items = [ds[i] for i in _spread(len(ds), count)]
+    if not items:
+        raise EvaluationError(f"{path}: the {split!r} split has no images")
+    train = {}
+    if train_count:
+        tr = FISBDataset(path, "train", side)
+        train = {"image": _stack([tr[i] for i in _spread(len(tr), train_count)], "image")}
+    return EvalData("generation", "synthetic", str(path), split, {}, {"image": _stack(items, "image")}, {}, train)

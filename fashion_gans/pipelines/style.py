@@ -1,0 +1,73 @@
+"""Style matching: a shoe -> a handbag of matching style, or a handbag -> a shoe (DiscoGAN/CycleGAN).
+
+Domain A is shoes and domain B handbags, as in training (``gen_ab``: shoe -> bag, ``gen_ba``: bag -> shoe).
+Models trained on Fashion-MNIST see light objects on black, 28 px inside a 32 px frame: for one-channel models a
+photo on a light background is inverted (``invert="auto"``) and fitted with the same margin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from .base import Pipeline, PipelineError
+from .images import fit_image, image_to_tensor, load_input_image, tensor_to_image
+
+__all__ = ["StyleMatchingPipeline", "DIRECTIONS"]
+
+#: Accepted directions -> the network that runs.
+DIRECTIONS = {"shoe_to_bag": "gen_ab", "bag_to_shoe": "gen_ba", "ab": "gen_ab", "ba": "gen_ba",
+              "shoe->bag": "gen_ab", "bag->shoe": "gen_ba"}
+
+
+def _light_background(img: Image.Image) -> bool:
+    arr = np.asarray(img.convert("L"), np.float32)
+    border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
+    return float(border.mean()) > 127.5
+
+
+class StyleMatchingPipeline(Pipeline):
+    """``pipe(image, direction="shoe_to_bag" | "bag_to_shoe")`` -> the matching item (PIL)."""
+
+    task = "style"
+
+    def __init__(self, loaded, device="cpu") -> None:
+        super().__init__(loaded, device)
+        cfg = self.network("gen_ab").config
+        self.size: tuple[int, int] = tuple(cfg.image_size)  # type: ignore[assignment]
+
+    def _generator(self, direction: str):
+        key = DIRECTIONS.get(str(direction).strip().lower().replace(" ", "_"))
+        if key is None:
+            raise PipelineError(f"direction {direction!r}: use 'shoe_to_bag' or 'bag_to_shoe'")
+        return self.network(key)
+
+    def prepare(self, image: Any, direction: str = "shoe_to_bag", *, fit: str = "pad",
+                invert: str | bool = "auto") -> torch.Tensor:
+        """The input item as the chosen generator's ``(1, C, H, W)`` input in ``[-1, 1]``."""
+        gen = self._generator(direction)
+        channels = gen.c_in
+        img = load_input_image(image, name="item image")
+        if channels == 1:
+            img = img.convert("L")
+            flip = _light_background(img) if invert == "auto" else bool(invert)
+            if flip:
+                img = ImageOps.invert(img)
+            h, w = self.size
+            inner = (max(1, round(h * 28 / 32)), max(1, round(w * 28 / 32)))  # Fashion-MNIST's 2 px margin
+            img, _ = fit_image(img, inner, fit, fill=0)
+            canvas = Image.new("L", (w, h), 0)  # the margin, as Fashion-MNIST's loader pads 28 -> 32
+            canvas.paste(img, ((w - inner[1]) // 2, (h - inner[0]) // 2))
+            img = canvas
+        else:
+            img, _ = fit_image(img, self.size, fit)
+        return image_to_tensor(img, channels)
+
+    @torch.inference_mode()
+    def __call__(self, image: Any, direction: str = "shoe_to_bag", *, fit: str = "pad",
+                 invert: str | bool = "auto") -> Image.Image:
+        gen = self._generator(direction)
+        return tensor_to_image(gen(self.prepare(image, direction, fit=fit, invert=invert).to(self.device)))

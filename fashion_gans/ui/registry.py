@@ -1,0 +1,172 @@
+"""Which models the demo offers, and which model names a visitor may type.
+
+The model box of every tab lists the bundled models of that tool (:func:`~fashion_gans.models.sources.list_bundled`)
+plus any named folders the app was started with.  A visitor may also type a Hub repo id (``user/name``, optionally
+``@revision``); a typed **local path** is accepted only inside the folders the operator allowed (``model_roots``),
+so nothing a visitor sends makes the server read an arbitrary folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from fashion_gans.models.sources import BUNDLE_FILE, BUNDLED_DIR, list_bundled
+
+__all__ = ["ModelEntry", "ModelRegistry", "ModelChoiceError", "model_task", "parse_model_specs", "DEFAULT_BUNDLED",
+           "MODELS_ENV"]
+
+#: Environment variable with extra demo models: ``name=path[,name=path...]`` or a JSON object.
+MODELS_ENV = "FASHION_GANS_DEMO_MODELS"
+#: The preferred bundled model of each tool, when shipped.
+DEFAULT_BUNDLED = {"pose": ("pose-synthetic",), "garment": ("garment-synthetic",),
+                   "style": ("style-synthetic", "style-fmnist"),
+                   "generation": ("generation-synthetic", "generation-fmnist")}
+_CLASS_TASK = {"PGPGGenerator": "pose", "PixelDTGenerator": "garment", "CycleGANGenerator": "style",
+               "StyleGANGenerator": "generation", "StyleGAN2Generator": "generation"}
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(@[A-Za-z0-9_./-]{1,100})?$")
+_HUB_PATTERNS = ["*.json", "*.safetensors", "*.md", "*/*.json", "*/*.safetensors", "*/*.md", "final/*/*"]
+
+
+class ModelChoiceError(ValueError):
+    """A model name typed into the demo is not offered, not allowed, or not found."""
+
+
+def model_task(folder: str | os.PathLike) -> str | None:
+    """The task of a model folder from its ``bundle.json`` or its networks' ``config.json`` (no weights read)."""
+    path = Path(folder)
+    for base in (path, path / "final"):
+        meta = base / BUNDLE_FILE
+        if meta.is_file():
+            try:
+                task = json.loads(meta.read_text(encoding="utf-8")).get("task")
+                if task:
+                    return str(task)
+            except (OSError, ValueError, AttributeError):
+                pass
+        if base.is_dir():
+            for cfg in sorted(base.glob("*/config.json")):
+                try:
+                    task = _CLASS_TASK.get(json.loads(cfg.read_text(encoding="utf-8")).get("model_class"))
+                except (OSError, ValueError, AttributeError):
+                    continue
+                if task:
+                    return task
+    return None
+
+
+def parse_model_specs(text: str | None) -> dict[str, str]:
+    """``"a=/path,b=/other"`` or ``'{"a": "/path"}'`` -> ``{name: path}``."""
+    if not text or not text.strip():
+        return {}
+    text = text.strip()
+    if text.startswith("{"):
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"{MODELS_ENV}: expected a JSON object of name -> folder")
+        return {str(k): str(v) for k, v in data.items()}
+    out = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        name, sep, path = part.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ValueError(f"model spec {part!r}: expected name=folder")
+        out[name.strip()] = path.strip()
+    return out
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    source: str
+    task: str
+    bundled: bool
+
+
+class ModelRegistry:
+    """Bundled models + operator-named folders, and the rules for what a visitor may type."""
+
+    def __init__(self, models: dict[str, str | os.PathLike] | None = None, *,
+                 model_roots: list[str | os.PathLike] | None = None, allow_hub: bool = True,
+                 include_bundled: bool = True) -> None:
+        self.entries: dict[str, ModelEntry] = {}
+        if include_bundled:
+            for name in list_bundled():
+                task = model_task(BUNDLED_DIR / name)
+                if task:
+                    self.entries[name] = ModelEntry(name, name, task, True)
+        for name, folder in (models or {}).items():
+            task = model_task(folder)
+            if task is None:
+                raise ValueError(f"demo model {name!r}: {folder} holds no model (no bundle.json, no network "
+                                 "folders with config.json)")
+            self.entries[name] = ModelEntry(name, str(Path(folder).expanduser().resolve()), task, False)
+        self.model_roots = [Path(r).expanduser().resolve() for r in (model_roots or [])]
+        self.allow_hub = allow_hub
+
+    def names(self, task: str) -> list[str]:
+        return [e.name for e in self.entries.values() if e.task == task]
+
+    def default(self, task: str) -> str | None:
+        names = self.names(task)
+        for preferred in DEFAULT_BUNDLED.get(task, ()):
+            if preferred in names:
+                return preferred
+        return names[0] if names else None
+
+    def resolve(self, text: str | None, task: str) -> tuple[str, str | None]:
+        """A visitor's model choice -> ``(source for load_networks, revision)``; raises :class:`ModelChoiceError`."""
+        from .. pipelines.base import TASK_TITLES
+
+        name = (text or "").strip()
+        title = TASK_TITLES.get(task, task)
+        if not name:
+            default = self.default(task)
+            if default is None:
+                raise ModelChoiceError(f"No {title} model is available: none is bundled with this installation. "
+                                       "Type a Hub repo id (user/name) of a trained model into the model box.")
+            name = default
+        entry = self.entries.get(name)
+        if entry is not None:
+            if entry.task != task:
+                raise ModelChoiceError(f"model {name!r} is a {TASK_TITLES.get(entry.task, entry.task)} model, not a "
+                                       f"{title} model; choose one of: {', '.join(self.names(task)) or 'none'}")
+            return entry.source, None
+        if name.startswith(("/", "~", ".")) or os.sep in name.strip("/") and not _REPO_ID.match(name):
+            return self._local(name, task), None
+        if _REPO_ID.match(name) and ".." not in name:
+            if not self.allow_hub:
+                raise ModelChoiceError(f"{name!r}: loading models from the Hub is switched off in this demo")
+            repo, _, revision = name.partition("@")
+            return self._snapshot(repo, revision or None), revision or None
+        raise ModelChoiceError(f"{name!r}: not a model of this demo ({', '.join(self.names(task)) or 'none'}) "
+                               "and not a Hub repo id (user/name)")
+
+    def _local(self, name: str, task: str) -> str:
+        path = Path(name).expanduser()
+        try:
+            resolved = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            resolved = None
+        allowed = resolved is not None and any(resolved == r or r in resolved.parents for r in self.model_roots)
+        if not allowed:
+            raise ModelChoiceError(f"{name!r}: local folders are accepted only inside the model folders this demo "
+                                   "was started with (app.py --model-root DIR); use a listed model or a Hub repo id")
+        return str(resolved)
+
+    @staticmethod
+    def _snapshot(repo: str, revision: str | None) -> str:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
+        try:
+            return snapshot_download(repo, revision=revision, local_files_only=offline, allow_patterns=_HUB_PATTERNS)
+        except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
+            hint = " (the demo runs offline: only models already in the Hub cache can be used)" if offline else ""
+            raise ModelChoiceError(f"Hub model {repo}@{revision or 'main'} cannot be found or downloaded{hint}: "
+                                   f"{type(exc).__name__}") from exc

@@ -1,0 +1,139 @@
+"""evaluate_model / scripts/evaluate.py end to end: a tiny model folder, baselines, files, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from fashion_gans.evaluation import (EvaluationError, evaluate_model, load_eval_data, run_baseline,
+                                     score_outputs)
+from fashion_gans.models import build_models
+from fashion_gans.models.sources import write_bundle_meta
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _script():
+    """scripts/evaluate.py as a module (its main() runs in this process: no interpreter start-up per call)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("evaluate_script", REPO / "scripts" / "evaluate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RECORD_KEYS = {"metric", "value", "extractor", "samples", "split", "date", "model", "task", "data"}
+
+
+@pytest.fixture(scope="module")
+def pose_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models") / "pose-tiny"
+    torch.manual_seed(0)
+    build_models("pgpg_small")["generator"].save_pretrained(folder / "generator")
+    write_bundle_meta(folder, {"task": "pose", "preset": "pgpg_small", "data": "synthetic"})
+    return folder
+
+
+def test_pose_true_target_scores_perfectly_and_the_copy_baseline_worse(synthetic_dir):
+    data = load_eval_data("pose", synthetic_dir, count=24, train_count=0)
+    truth = score_outputs(data, {"target_image": data.targets["target_image"]}, model="truth")
+    assert truth["ssim"] == pytest.approx(1.0) and truth["l1"] == 0.0
+    assert truth["keypoint_error"] == pytest.approx(truth["keypoint_error_floor"])
+    copy = score_outputs(data, run_baseline("copy", data), model="copy")
+    assert copy["ssim"] < truth["ssim"] and copy["l1"] > 0.05
+    assert copy["keypoint_error"] > truth["keypoint_error"]
+    assert "colour_kept" in copy.skipped
+
+
+def test_evaluate_model_on_a_tiny_model_folder_and_the_script(pose_model, synthetic_dir, tmp_path):
+    result = evaluate_model(pose_model, synthetic_dir, count=8, batch_size=4)
+    assert result.task == "pose" and result.count == 8 and result.model == str(pose_model)
+    values = result.values
+    for m in ("ssim", "l1", "keypoint_error", "keypoint_error_floor", "pck_0.05", "fid"):
+        assert m in values
+    assert values["ssim"] < 0.9  # an untrained generator is far from the target
+    assert all(r.samples == 8 and r.split == "test" for r in result.records)
+
+    out = tmp_path / "res"
+    proc = subprocess.run([sys.executable, str(REPO / "scripts/evaluate.py"), "--model", str(pose_model),
+                           "--data", str(synthetic_dir), "--count", "8", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads((out / "metrics.json").read_text())
+    assert payload["task"] == "pose" and payload["count"] == 8
+    assert {r["metric"] for r in payload["metrics"]} == set(values)
+    for rec in payload["metrics"]:
+        assert RECORD_KEYS <= set(rec) and rec["model"] == str(pose_model) and rec["task"] == "pose"
+    ssim = next(r for r in payload["metrics"] if r["metric"] == "ssim")["value"]
+    assert ssim == pytest.approx(values["ssim"], abs=1e-6)  # deterministic
+    md = (out / "metrics.md").read_text()
+    assert "| ssim |" in md and "| keypoint_error |" in md
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "metrics.md"]  # no temp files left
+
+
+def test_baselines_rank_as_expected_on_garment_and_the_script_writes_skips(synthetic_dir, tmp_path):
+    results = {b: evaluate_model(None, synthetic_dir, task="garment", baseline=b, count=24)
+               for b in ("copy", "mean", "nearest")}
+    # A person photo is no product photo; the mean product photo has no colour of its own.
+    assert results["copy"]["garment_kept"] == 0.0 and results["copy"]["domain_ok"] == 0.0
+    assert results["mean"]["ssim"] > results["copy"]["ssim"]
+    assert results["nearest"]["domain_ok"] == 1.0  # a training product photo, of some garment
+    assert results["copy"]["garment_kept_floor"] >= 0.9
+
+    out = tmp_path / "style-copy"
+    assert _script().main(["--baseline", "copy", "--task", "style", "--split", "all", "--data", str(synthetic_dir),
+                           "--count", "16", "--out", str(out)]) == 0
+    payload = json.loads((out / "metrics.json").read_text())
+    skipped = {s["metric"]: s["reason"] for s in payload["skipped"]}
+    assert "ssim" in skipped and "no pixel target" in skipped["ssim"]
+    values = {r["metric"]: r["value"] for r in payload["metrics"]}
+    assert values["shoe2bag/colour_match"] >= 0.9 and values["shoe2bag/style_match"] == 0.0
+
+
+def test_fashion_mnist_baselines(fashion_mnist_dir):
+    copy = evaluate_model(None, fashion_mnist_dir, task="style", baseline="copy", count=200)
+    nearest = evaluate_model(None, fashion_mnist_dir, task="style", baseline="nearest", count=200, train_count=400)
+    assert copy["shoe2bag/target_class_rate"] <= 0.05 and nearest["shoe2bag/target_class_rate"] >= 0.95
+    assert nearest["shoe2bag/fid"] < copy["shoe2bag/fid"]
+    gen = evaluate_model(None, "fashion-mnist", task="generation", baseline="copy", count=300, train_count=300)
+    mean = evaluate_model(None, "fashion-mnist", task="generation", baseline="mean", count=300, train_count=300)
+    assert gen["coverage_class"] == 1.0 and mean["coverage_class"] <= 0.2
+    assert gen["fid"] < mean["fid"] and mean["diversity"] < 1e-6 < gen["diversity"]
+    assert gen.records[0].extractor == "fmnist-classifier"
+
+
+def test_clear_errors(synthetic_dir, tmp_path, pose_model, capsys):
+    with pytest.raises(EvaluationError, match="count"):
+        evaluate_model(pose_model, synthetic_dir, count=0)
+    with pytest.raises(EvaluationError, match="Fashion-MNIST"):
+        evaluate_model(None, "fashion-mnist", task="pose", baseline="copy", count=4)
+    with pytest.raises(EvaluationError, match="task"):
+        evaluate_model(None, synthetic_dir, baseline="copy", count=4)
+    with pytest.raises(EvaluationError, match="baseline"):
+        evaluate_model(None, synthetic_dir, task="pose", baseline="median", count=4)
+    with pytest.raises(EvaluationError, match="not 'garment'"):
+        evaluate_model(pose_model, synthetic_dir, task="garment", count=4)
+    with pytest.raises(EvaluationError, match="needs a lookbook/"):
+        evaluate_model(None, synthetic_dir / "inshop", task="garment", baseline="copy", count=4)
+    with pytest.raises(EvaluationError, match="no such folder"):
+        evaluate_model(None, tmp_path / "nowhere", task="pose", baseline="copy", count=4)
+    with pytest.raises(EvaluationError, match="nearest"):
+        evaluate_model(None, synthetic_dir, task="generation", baseline="nearest", count=4, image_size=32)
+    script = _script()
+    capsys.readouterr()
+    assert script.main(["--model", str(tmp_path / "missing-model"), "--data", str(synthetic_dir),
+                        "--out", str(tmp_path / "o")]) == 2
+    assert "missing-model" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    assert script.main(["--baseline", "copy", "--task", "garment", "--data", "fashion-mnist",
+                        "--out", str(tmp_path / "o")]) == 2
+    assert "Fashion-MNIST" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    with pytest.raises(SystemExit) as exc:
+        script.main(["--baseline", "copy", "--task", "pose", "--data", str(synthetic_dir), "--count", "0",
+                     "--out", str(tmp_path / "o")])
+    assert exc.value.code == 2 and "--count must be >= 1" in capsys.readouterr().err
