@@ -9,7 +9,8 @@
 ``--data``: a prepared synthetic folder (``scripts/prepare_data.py``; a training run's ``data/``), one dataset's
 root, or ``fashion-mnist``. ``metrics.json`` holds one record per metric (metric, value, extractor, sample
 count, split, date, model source, task, data) and the skipped metrics with the reason; ``metrics.md`` the same
-as a Markdown table. Both are written atomically.
+as a Markdown table. Both are written atomically. A training run folder's split options (``data_options``:
+``test_percent`` / ``test_fraction``) are used, so its held-out samples are the ones it did not train on.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--task", choices=("pose", "garment", "style", "generation"),
                    help="the task (required with --baseline; checked against the model's otherwise)")
     p.add_argument("--data", required=True, help="synthetic data folder, dataset root or 'fashion-mnist'")
-    p.add_argument("--split", default="test", choices=("train", "test", "all"))
+    p.add_argument("--split", default="test", choices=("train", "test", "all"),
+                   help="test (held out, default); train/all are not held out and are labelled so; baselines need "
+                        "test")
     p.add_argument("--count", type=int, default=256, help="held-out samples to evaluate (default 256)")
     p.add_argument("--extractor", default=None, help="feature extractor of FID/KID/PR (default: the domain one)")
     p.add_argument("--image-size", type=int, default=None, help="data resolution for a baseline (default 64)")

@@ -8,13 +8,15 @@
 """
 
 from .cache import cached_extractor, cached_keypoint_detector, clear_cache
-from .data import TASKS, EvalData, EvaluationError, load_eval_data
-from .evaluate import BASELINES, EvaluationResult, MetricRecord, evaluate_model, run_baseline, score_outputs
+from .data import TASKS, EvalData, EvaluationError, load_eval_data, resolve_data_kind
+from .evaluate import (BASELINES, EvaluationResult, MetricRecord, evaluate_model, run_baseline, run_data_options,
+                       score_outputs)
 from .hooks import batch_metrics
 from .perceptual import LPIPS, DomainPerceptualDistance, load_lpips
 
 __all__ = [
     "BASELINES", "TASKS", "EvalData", "EvaluationError", "EvaluationResult", "MetricRecord", "LPIPS",
     "DomainPerceptualDistance", "batch_metrics", "cached_extractor", "cached_keypoint_detector", "clear_cache",
-    "evaluate_model", "load_eval_data", "load_lpips", "run_baseline", "score_outputs",
+    "evaluate_model", "load_eval_data", "load_lpips", "resolve_data_kind", "run_baseline", "run_data_options",
+    "score_outputs",
 ]

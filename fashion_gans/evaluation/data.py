@@ -19,10 +19,15 @@ import torch
 
 from fashion_gans.data.io import DataError
 
-__all__ = ["TASKS", "EvaluationError", "EvalData", "resolve_data_kind", "load_eval_data"]
+__all__ = ["TASKS", "SPLIT_OPTIONS", "EvaluationError", "EvalData", "resolve_data_kind", "load_eval_data"]
 
 TASKS = ("pose", "garment", "style", "generation")
 FMNIST_NAMES = ("fashion-mnist", "fmnist")
+#: Files the synthetic renderer writes next to its datasets (in the root or one level down): their presence is
+#: what tells the synthetic world (whose attributes and mannequins the shipped networks know) from real photos.
+SYNTHETIC_MARKERS = ("synthetic_attributes.json", "bags_shoes_attributes.json")
+#: Dataset options that decide which samples are held out (a training run's ``data_options`` may set them).
+SPLIT_OPTIONS = ("test_percent", "test_fraction", "protocol")
 
 
 class EvaluationError(ValueError):
@@ -38,11 +43,13 @@ class EvalData:
     results are compared with (pose: ``target_image``; garment: ``product_image``; style: ``bag`` and ``shoe``;
     generation: ``image``). ``truth``: ground truth by name (pose: ``target_keypoints`` (N, 18, 2) pixels;
     garment: ``colour`` / ``pattern`` attribute names of each product; style: ``shoe_style`` / ``bag_style``
-    dicts with colour/pattern/material). ``train_targets``: training-split target images for the ``mean`` and
+    dicts with colour/pattern/material, and ``shoe_partner`` / ``bag_partner``: a real image of the other domain
+    with each source's style, with ``shoe_partner_style`` / ``bag_partner_style``; none of the attribute truth
+    for real photos, kind ``other``). ``train_targets``: training-split target images for the ``mean`` and
     ``nearest`` baselines (by the same names as ``targets``)."""
 
     task: str
-    kind: str  # "synthetic" | "fashion-mnist"
+    kind: str  # "synthetic" | "fashion-mnist" | "other" (real photos: no attribute / mannequin ground truth)
     location: str
     split: str
     inputs: dict[str, torch.Tensor]
@@ -57,8 +64,10 @@ class EvalData:
 
 
 def resolve_data_kind(data: str | os.PathLike) -> tuple[str, Path | None]:
-    """``("fashion-mnist", root)`` for ``fashion-mnist`` / a folder of the Fashion-MNIST files, else
-    ``("synthetic", folder)`` for an existing folder (a prepared world or one dataset's root)."""
+    """``("fashion-mnist", root)`` for ``fashion-mnist`` / a folder of the Fashion-MNIST files;
+    ``("synthetic", folder)`` for a folder holding the synthetic renderer's attribute files
+    (:data:`SYNTHETIC_MARKERS`, in the folder or one level down: a prepared world or one of its datasets);
+    ``("other", folder)`` for any other folder (real photos: pixel metrics only)."""
     text = str(data)
     if text.lower() in FMNIST_NAMES:
         from fashion_gans.data.fashion_mnist import DEFAULT_ROOT
@@ -70,7 +79,10 @@ def resolve_data_kind(data: str | os.PathLike) -> tuple[str, Path | None]:
                               "'fashion-mnist')")
     if any(path.glob("train-images-idx3-ubyte*")):
         return "fashion-mnist", path
-    return "synthetic", path
+    folders = [path, *sorted(c for c in path.iterdir() if c.is_dir())]
+    if any((d / m).is_file() for d in folders for m in SYNTHETIC_MARKERS):
+        return "synthetic", path
+    return "other", path
 
 
 def _sub(root: Path, name: str, marker: str, task: str) -> Path:
@@ -104,10 +116,14 @@ def _spread(n_total: int, count: int) -> list[int]:
 
 def load_eval_data(task: str, data: str | os.PathLike, *, split: str = "test", count: int = 256,
                    image_size: tuple[int, int] | None = None, channels: int | None = None,
-                   pose_encoding: str = "heatmap", train_count: int = 512) -> EvalData:
+                   pose_encoding: str = "heatmap", train_count: int = 512,
+                   data_options: dict[str, Any] | None = None) -> EvalData:
     """The held-out samples of ``task`` from ``data`` (see :class:`EvalData`); ``image_size`` (H, W) is the
     model's resolution, ``channels`` its image channels (Fashion-MNIST: 1), ``pose_encoding`` ``heatmap`` or
-    ``iuv`` (pose only). ``train_count`` training targets are loaded for the baselines (0: none)."""
+    ``iuv`` (pose only). ``train_count`` training targets are loaded for the baselines (0: none).
+    ``data_options``: the split options of the dataset classes (:data:`SPLIT_OPTIONS`, e.g. a training run's
+    ``test_percent``) so that the held-out samples are the ones the model did not train on; options a dataset
+    class does not take are ignored. Real photos (kind ``other``) carry no attribute ground truth."""
     if task not in TASKS:
         raise EvaluationError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
     if int(count) < 1:
@@ -116,7 +132,10 @@ def load_eval_data(task: str, data: str | os.PathLike, *, split: str = "test", c
     try:
         if kind == "fashion-mnist":
             return _fmnist(task, root, split, count, channels or 1, train_count)
-        return _synthetic(task, root, split, count, image_size, channels, pose_encoding, train_count)
+        ev = _synthetic(task, root, split, count, image_size, channels, pose_encoding, train_count,
+                        _split_options(data_options), kind)
+        ev.kind = kind
+        return ev
     except EvaluationError:
         raise
     except (DataError, ValueError) as exc:
@@ -176,24 +195,37 @@ def _fmnist(task: str, root: Path, split: str, count: int, channels: int, train_
 
 
 # --------------------------------------------------------------------------------------------- synthetic world
+def _split_options(options: dict[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in (options or {}).items() if k in SPLIT_OPTIONS}
+
+
+def _options_for(cls, options: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``options`` that ``cls.__init__`` takes as keyword arguments."""
+    import inspect
+
+    params = inspect.signature(cls.__init__).parameters
+    return {k: v for k, v in options.items() if k in params}
+
+
 def _synthetic(task: str, root: Path, split: str, count: int, image_size, channels, pose_encoding: str,
-               train_count: int) -> EvalData:
+               train_count: int, options: dict[str, Any], kind: str = "synthetic") -> EvalData:
     if channels not in (None, 3):
         raise EvaluationError(f"the synthetic world is RGB; a model with {channels} channel(s) does not fit it")
     if task == "pose":
-        return _pose(root, split, count, image_size or (64, 64), pose_encoding, train_count)
+        return _pose(root, split, count, image_size or (64, 64), pose_encoding, train_count, options)
     if task == "garment":
-        return _garment(root, split, count, image_size or (64, 64), train_count)
+        return _garment(root, split, count, image_size or (64, 64), train_count, options, kind == "synthetic")
     if task == "style":
-        return _style(root, split, count, image_size or (64, 64), train_count)
-    return _generation(root, split, count, image_size or (32, 32), train_count)
+        return _style(root, split, count, image_size or (64, 64), train_count, options, kind == "synthetic")
+    return _generation(root, split, count, image_size or (32, 32), train_count, options)
 
 
-def _pose(root: Path, split: str, count: int, size, encoding: str, train_count: int) -> EvalData:
+def _pose(root: Path, split: str, count: int, size, encoding: str, train_count: int, options) -> EvalData:
     from fashion_gans.data.inshop import InShopPoseDataset
 
     folder = _sub(root, "inshop", "img", "pose")
-    ds = InShopPoseDataset(folder, split, encoding, tuple(size))
+    options = _options_for(InShopPoseDataset, options)
+    ds = InShopPoseDataset(folder, split, encoding, tuple(size), **options)
     items = [ds[i] for i in _spread(len(ds), count)]
     if not items:
         raise EvaluationError(f"{folder}: the {split!r} split has no pose pairs")
@@ -203,7 +235,7 @@ def _pose(root: Path, split: str, count: int, size, encoding: str, train_count: 
              "source_keypoints": _stack(items, "source_keypoints").float()}
     train = {}
     if train_count:
-        tr = InShopPoseDataset(folder, "train", encoding, tuple(size))
+        tr = InShopPoseDataset(folder, "train", encoding, tuple(size), **options)
         train = {"target_image": _stack([tr[i] for i in _spread(len(tr), train_count)], "target_image")}
     return EvalData("pose", "synthetic", str(folder), split, inputs, targets, truth, train)
 
@@ -218,18 +250,20 @@ def _read_json(path: Path) -> dict:
         raise EvaluationError(f"{path}: not valid JSON ({exc})") from exc
 
 
-def _garment(root: Path, split: str, count: int, size, train_count: int) -> EvalData:
+def _garment(root: Path, split: str, count: int, size, train_count: int, options, attributes: bool = True,
+             ) -> EvalData:
     from fashion_gans.data.lookbook import ATTRIBUTES_FILE, LookBookDataset
 
     folder = _sub(root, "lookbook", "ImgHQ", "garment")
     side = int(size[0])
-    ds = LookBookDataset(folder, split, side)
+    options = _options_for(LookBookDataset, options)
+    ds = LookBookDataset(folder, split, side, **options)
     items = [ds[i] for i in _spread(len(ds), count)]
     if not items:
         raise EvaluationError(f"{folder}: the {split!r} split has no person/product pairs")
-    records = _read_json(folder / ATTRIBUTES_FILE).get("images", {})
+    records = _read_json(folder / ATTRIBUTES_FILE).get("images", {}) if attributes else {}
     colours, patterns = [], []
-    for it in items:
+    for it in items if attributes else ():
         rec = records.get(Path(str(it["product_path"])).name)
         if rec is None or "garment" not in rec:
             raise EvaluationError(f"{folder / ATTRIBUTES_FILE}: no garment attributes for {it['product_path']}")
@@ -239,18 +273,20 @@ def _garment(root: Path, split: str, count: int, size, train_count: int) -> Eval
     targets = {"product_image": _stack(items, "product_image")}
     train = {}
     if train_count:
-        tr = LookBookDataset(folder, "train", side)
+        tr = LookBookDataset(folder, "train", side, **options)
         train = {"product_image": _stack([tr[i] for i in _spread(len(tr), train_count)], "product_image")}
     return EvalData("garment", "synthetic", str(folder), split, inputs, targets,
-                    {"colour": colours, "pattern": patterns}, train)
+                    {"colour": colours, "pattern": patterns} if attributes else {}, train)
 
 
-def _style(root: Path, split: str, count: int, size, train_count: int) -> EvalData:
+def _style(root: Path, split: str, count: int, size, train_count: int, options, attributes: bool = True,
+           ) -> EvalData:
     from fashion_gans.data.bags_shoes import ATTRIBUTES_FILE, BagsShoesDataset
 
     folder = _sub(root, "bags_shoes", ATTRIBUTES_FILE, "style")
     side = int(size[0])
-    meta = _read_json(folder / ATTRIBUTES_FILE)
+    options = _options_for(BagsShoesDataset, options)
+    meta = _read_json(folder / ATTRIBUTES_FILE) if attributes else {}
 
     def unique(ds) -> tuple[dict[int, torch.Tensor], dict[int, torch.Tensor]]:
         shoes: dict[int, torch.Tensor] = {}
@@ -261,26 +297,48 @@ def _style(root: Path, split: str, count: int, size, train_count: int) -> EvalDa
             bags.setdefault(int(it["bag_index"]), it["bag"])
         return shoes, bags
 
-    shoes, bags = unique(BagsShoesDataset(folder, split, side))
+    shoes, bags = unique(BagsShoesDataset(folder, split, side, **options))
     s_keys = [sorted(shoes)[i] for i in _spread(len(shoes), count)]
     b_keys = [sorted(bags)[i] for i in _spread(len(bags), count)]
-    try:
-        styles = meta["styles"]
-        shoe_style = [styles[str(meta["shoes"][k]["style_id"])] for k in s_keys]
-        bag_style = [styles[str(meta["handbags"][k]["style_id"])] for k in b_keys]
-    except (KeyError, IndexError, TypeError) as exc:
-        raise EvaluationError(f"{folder / ATTRIBUTES_FILE}: malformed style records ({exc})") from exc
     inputs = {"shoe": torch.stack([shoes[k] for k in s_keys]), "bag": torch.stack([bags[k] for k in b_keys])}
+    other_split: tuple[dict, dict] = ({}, {})
+    if attributes:
+        try:
+            other_split = unique(BagsShoesDataset(folder, "test" if split == "train" else "train", side, **options))
+        except DataError:  # an empty other split: partners come from this split only
+            pass
     train = {}
     if train_count:
-        tr_shoes, tr_bags = unique(BagsShoesDataset(folder, "train", side))
+        tr_shoes, tr_bags = unique(BagsShoesDataset(folder, "train", side, **options)) if split != "train" \
+            else (shoes, bags)
         train = {"shoe": torch.stack([tr_shoes[k] for k in sorted(tr_shoes)][:train_count]),
                  "bag": torch.stack([tr_bags[k] for k in sorted(tr_bags)][:train_count])}
-    return EvalData("style", "synthetic", str(folder), split, inputs, dict(inputs),
-                    {"shoe_style": shoe_style, "bag_style": bag_style}, train)
+    truth: dict[str, Any] = {}
+    if attributes:
+        try:
+            styles = meta["styles"]
+            shoe_ids = [int(meta["shoes"][k]["style_id"]) for k in s_keys]
+            bag_ids = [int(meta["handbags"][k]["style_id"]) for k in b_keys]
+            truth = {"shoe_style": [styles[str(i)] for i in shoe_ids], "bag_style": [styles[str(i)] for i in bag_ids]}
+            # The real images of the other domain that share each source's style: what a perfect translator
+            # would produce (the ceiling of style_match), from this split first, else from the other one.
+            for src, ids, dst, meta_key, pools in (
+                    ("shoe", shoe_ids, "bag", "handbags", (bags, other_split[1])),
+                    ("bag", bag_ids, "shoe", "shoes", (shoes, other_split[0]))):
+                by_style: dict[int, torch.Tensor] = {}
+                for pool in pools:
+                    for k in sorted(pool):
+                        by_style.setdefault(int(meta[meta_key][k]["style_id"]), pool[k])
+                found = [(by_style[i], styles[str(i)]) for i in ids if i in by_style]
+                if found:
+                    truth[f"{src}_partner"] = torch.stack([img for img, _ in found])
+                    truth[f"{src}_partner_style"] = [st for _, st in found]
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise EvaluationError(f"{folder / ATTRIBUTES_FILE}: malformed style records ({exc})") from exc
+    return EvalData("style", "synthetic", str(folder), split, inputs, dict(inputs), truth, train)
 
 
-def _generation(root: Path, split: str, count: int, size, train_count: int) -> EvalData:
+def _generation(root: Path, split: str, count: int, size, train_count: int, options) -> EvalData:
     from fashion_gans.data.fisb import FISBDataset
 
     if (root / "fisb" / "G2.h5").is_file():
@@ -291,12 +349,13 @@ def _generation(root: Path, split: str, count: int, size, train_count: int) -> E
         raise EvaluationError(f"data {root}: task 'generation' needs fisb/G2.h5 (render it with "
                               "scripts/prepare_data.py)")
     side = int(size[0])
-    ds = FISBDataset(path, split, side)
+    options = _options_for(FISBDataset, options)
+    ds = FISBDataset(path, split, side, **options)
     items = [ds[i] for i in _spread(len(ds), count)]
     if not items:
         raise EvaluationError(f"{path}: the {split!r} split has no images")
     train = {}
     if train_count:
-        tr = FISBDataset(path, "train", side)
+        tr = FISBDataset(path, "train", side, **options)
         train = {"image": _stack([tr[i] for i in _spread(len(tr), train_count)], "image")}
     return EvalData("generation", "synthetic", str(path), split, {}, {"image": _stack(items, "image")}, {}, train)

@@ -15,9 +15,11 @@ Baselines (same data, same metrics, so a table can show what a model adds):
     product photo are far apart in pixels). Generation has no input: skipped.
 
 Which metrics apply (and the result says which were skipped and why): SSIM / L1 only where a ground-truth
-target exists (pose, garment); keypoint error only for pose on RGB images; attribute metrics only on the
-synthetic world; target-class rate only on Fashion-MNIST; FID / KID / precision / recall with the domain
-extractor (``synthetic-attributes`` or ``fmnist-classifier``, or the ``extractor`` given).
+target exists (pose, garment); keypoint error (pose) and attribute metrics only on the synthetic world (a folder
+with the renderer's attribute files; other folders are real photos that neither network knows); target-class
+rate (with a constant mid-grey reference, ``target_class_rate_floor``) only on Fashion-MNIST; per-direction
+``diversity`` for style; FID / KID / precision / recall with the domain extractor (``synthetic-attributes`` or
+``fmnist-classifier``, or the ``extractor`` given). Baselines run on the held-out ``test`` split only.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from .cache import cached_extractor
 from .data import TASKS, EvalData, EvaluationError, load_eval_data, resolve_data_kind
 
 __all__ = ["BASELINES", "MetricRecord", "EvaluationResult", "evaluate_model", "run_baseline", "score_outputs",
-           "distribution_metrics", "mean_pairwise_ratio"]
+           "distribution_metrics", "mean_pairwise_ratio", "run_data_options"]
 
 BASELINES = ("copy", "mean", "nearest")
 
@@ -48,7 +50,7 @@ BASELINES = ("copy", "mean", "nearest")
 HIGHER_IS_BETTER = {
     "ssim": True, "l1": False, "keypoint_error": False, "keypoint_error_floor": False, "pck_0.05": True,
     "colour_kept": True, "pattern_kept": True, "garment_kept": True, "garment_kept_floor": True,
-    "colour_match": True, "pattern_match": True,
+    "colour_match": True, "pattern_match": True, "style_match_floor": True, "target_class_rate_floor": True,
     "material_match": True, "style_match": True, "domain_ok": True, "target_class_rate": True, "fid": False,
     "kid": False, "precision": True, "recall": True, "diversity": True, "lpips": False, "coverage": True,
     "entropy": True,
@@ -88,6 +90,11 @@ class EvaluationResult:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def held_out(self) -> bool:
+        """Whether the samples are held out from training (the ``test`` split); ``train`` / ``all`` are not."""
+        return self.split == "test"
+
+    @property
     def values(self) -> dict[str, float]:
         """``{metric: value}``."""
         return {r.metric: r.value for r in self.records}
@@ -100,13 +107,15 @@ class EvaluationResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"task": self.task, "model": self.model, "data": self.data, "split": self.split,
-                "count": self.count, "date": self.date, "metrics": [asdict(r) for r in self.records],
+                "held_out": self.held_out, "count": self.count, "date": self.date,
+                "metrics": [asdict(r) for r in self.records],
                 "skipped": [{"metric": k, "reason": v} for k, v in self.skipped.items()], "notes": list(self.notes)}
 
     def to_markdown(self) -> str:
+        split = f"{self.split} split, held out" if self.held_out else \
+            f"{self.split} split, NOT held out: the model may have trained on these samples"
         lines = [f"# Evaluation: {self.task}", "",
-                 f"model `{self.model}` · data `{self.data}` ({self.split} split, {self.count} samples) · "
-                 f"{self.date}", "",
+                 f"model `{self.model}` · data `{self.data}` ({split}, {self.count} samples) · {self.date}", "",
                  "| metric | value | better | extractor | samples |", "|---|---:|:---:|---|---:|"]
         for r in self.records:
             better = {True: "↑", False: "↓", None: ""}[r.higher_is_better]
@@ -270,42 +279,59 @@ def distribution_metrics(fake: torch.Tensor, real: torch.Tensor, extractor: str,
     return out, ff, fr
 
 
-def _dist(rec: _Recorder, prefix: str, fake: torch.Tensor, real: torch.Tensor, extractor: str) -> torch.Tensor:
+def _dist(rec: _Recorder, prefix: str, fake: torch.Tensor, real: torch.Tensor, extractor: str,
+          ) -> tuple[torch.Tensor, torch.Tensor]:
     values, ff, fr = distribution_metrics(fake, real, extractor)
     for k in ("fid", "kid", "precision", "recall"):
         if k in values:
             rec.add(prefix + k, values[k], len(ff), extractor)
         else:
             rec.skip(prefix + k, f"needs at least {2 if k != 'precision' and k != 'recall' else 5} samples")
-    return ff
+    return ff, fr
+
+
+_REAL_PHOTOS = "the data is not the synthetic world (no synthetic renderer attribute files): "
 
 
 def _task_metrics(rec: _Recorder, data: EvalData, outputs: dict[str, torch.Tensor], extractor: str | None,
                   device) -> None:
     task, n = data.task, data.count
     synthetic = data.kind == "synthetic"
-    dom = extractor or (tm.ATTRIBUTE_EXTRACTOR if synthetic else tm.FMNIST_EXTRACTOR)
+    other = data.kind == "other"
+    dom = extractor or (tm.FMNIST_EXTRACTOR if data.kind == "fashion-mnist" else tm.ATTRIBUTE_EXTRACTOR)
+    if other and extractor is None:
+        rec.result.notes.append("FID/KID/precision/recall use synthetic-attributes features, learnt on the synthetic "
+                                "world; pass another extractor for real photos")
     if task == "pose":
         fake, real = outputs["target_image"], data.targets["target_image"]
         for k, v in tm.ssim_l1(fake, real).items():
             rec.add(k, v, n)
-        kp = data.truth["target_keypoints"]
-        for k, v in tm.keypoint_metrics(fake, kp, device).items():
-            rec.add(k, v, n, "synthetic-pose")
-        rec.add("keypoint_error_floor", tm.keypoint_metrics(real, kp, device)["keypoint_error"], n, "synthetic-pose",
-                note="the detector's own error on the true target images")
+        if synthetic:
+            kp = data.truth["target_keypoints"]
+            for k, v in tm.keypoint_metrics(fake, kp, device).items():
+                rec.add(k, v, n, "synthetic-pose")
+            rec.add("keypoint_error_floor", tm.keypoint_metrics(real, kp, device)["keypoint_error"], n,
+                    "synthetic-pose", note="the detector's own error on the true target images")
+        else:
+            for k in ("keypoint_error", "pck_0.05", "keypoint_error_floor"):
+                rec.skip(k, _REAL_PHOTOS + "the synthetic-pose detector only knows the synthetic mannequins")
         _dist(rec, "", fake, real, dom)
         rec.skip("colour_kept", "pose transfer keeps the whole person; judged by SSIM/L1 against the true target")
     elif task == "garment":
         fake, real = outputs["product_image"], data.targets["product_image"]
         for k, v in tm.ssim_l1(fake, real).items():
             rec.add(k, v, n)
-        truth = {"colour": data.truth["colour"], "pattern": data.truth["pattern"]}
-        for k, v in tm.attributes_kept(fake, truth, device).items():
-            rec.add(k, v, n, tm.ATTRIBUTE_EXTRACTOR)
-        floor = tm.attributes_kept(real, truth, device)
-        rec.add("garment_kept_floor", floor["garment_kept"], n, tm.ATTRIBUTE_EXTRACTOR,
-                note="the attribute network's reading of the true product images (the ceiling of garment_kept)")
+        if synthetic:
+            truth = {"colour": data.truth["colour"], "pattern": data.truth["pattern"]}
+            for k, v in tm.attributes_kept(fake, truth, device).items():
+                rec.add(k, v, n, tm.ATTRIBUTE_EXTRACTOR)
+            floor = tm.attributes_kept(real, truth, device)
+            rec.add("garment_kept_floor", floor["garment_kept"], n, tm.ATTRIBUTE_EXTRACTOR,
+                    note="the attribute network's reading of the true product images (the ceiling of garment_kept)")
+        else:
+            for k in ("colour_kept", "pattern_kept", "domain_ok", "garment_kept", "garment_kept_floor"):
+                rec.skip(k, _REAL_PHOTOS + "no recorded garment attributes, and the attribute network only knows "
+                         "synthetic renders")
         _dist(rec, "", fake, real, dom)
     elif task == "style":
         rec.skip("ssim", "no pixel target: a handbag of the same style as a shoe is not one image")
@@ -318,17 +344,36 @@ def _task_metrics(rec: _Recorder, data: EvalData, outputs: dict[str, torch.Tenso
                 truth = {h: [s[h] for s in styles] for h in tm.STYLE_HEADS}
                 for k, v in tm.style_match(fake, truth, dst, device).items():
                     rec.add(f"{direction}/{k}", v, m, tm.ATTRIBUTE_EXTRACTOR)
-            else:
+                partners = data.truth.get(f"{src}_partner")
+                if partners is not None:
+                    p_truth = {h: [s[h] for s in data.truth[f"{src}_partner_style"]] for h in tm.STYLE_MATCH_HEADS}
+                    rec.add(f"{direction}/style_match_floor",
+                            tm.style_match(partners, p_truth, dst, device)["style_match"], partners.shape[0],
+                            tm.ATTRIBUTE_EXTRACTOR, note=f"the attribute network's reading of real {dst} images "
+                            "sharing each source's style (what a perfect translator scores)")
+                else:
+                    rec.skip(f"{direction}/style_match_floor", f"no real {dst} shares a style with the sources")
+            elif not other:
                 rec.add(f"{direction}/target_class_rate", tm.target_class_rate(fake, direction, device), m,
-                        tm.FMNIST_EXTRACTOR)
-            _dist(rec, f"{direction}/", fake, real, dom)
+                        tm.FMNIST_EXTRACTOR, note=f"softmax of the target class(es) >= "
+                        f"{tm.TARGET_CLASS_CONFIDENCE} on an image with contrast")
+                grey = torch.zeros_like(fake[:1])
+                rec.add(f"{direction}/target_class_rate_floor", tm.target_class_rate(grey, direction, device), 1,
+                        tm.FMNIST_EXTRACTOR, note="the same rate of a constant mid-grey output (a collapsed "
+                        "translator)")
+            else:
+                for k in ("style_match", "target_class_rate"):
+                    rec.skip(f"{direction}/{k}", _REAL_PHOTOS + "no recorded styles or class labels")
+            ff, fr = _dist(rec, f"{direction}/", fake, real, dom)
+            rec.add(f"{direction}/diversity", mean_pairwise_ratio(ff, fr), m, dom,
+                    note=f"mean pairwise feature distance of the results / of the real {dst} images")
         if synthetic:
             rec.result.notes.append("material is read by the attribute network at about 54% held-out accuracy "
-                                    "(4 classes); colour and pattern at about 98%")
+                                    "(4 classes), so style_match requires colour, pattern and the domain only; "
+                                    "colour and pattern are read at about 98%")
     else:
         fake, real = outputs["image"], data.targets["image"]
-        ff = _dist(rec, "", fake, real, dom)
-        fr = _features(real, dom)
+        ff, fr = _dist(rec, "", fake, real, dom)
         rec.add("diversity", mean_pairwise_ratio(ff, fr), n, dom,
                 note="mean pairwise feature distance of the fakes / of the reals")
         if synthetic:
@@ -340,6 +385,8 @@ def _task_metrics(rec: _Recorder, data: EvalData, outputs: dict[str, torch.Tenso
                 rec.add(f"coverage_{h}", c["coverage"], n, tm.ATTRIBUTE_EXTRACTOR)
                 rec.add(f"entropy_{h}", c["entropy"], n, tm.ATTRIBUTE_EXTRACTOR,
                         note=f"real: {c['entropy_real']:.3f}")
+        elif other:
+            rec.skip("coverage", _REAL_PHOTOS + "the attribute network only knows synthetic renders")
         else:
             ext = cached_extractor(tm.FMNIST_EXTRACTOR)
             pf = torch.cat([ext(to_uint8(fake[i:i + 512]))["logits"].argmax(1) for i in range(0, n, 512)])
@@ -401,14 +448,20 @@ def _model_inputs(task: str, nets: dict[str, torch.nn.Module]) -> dict[str, Any]
 def evaluate_model(source: str | os.PathLike | None, data: str | os.PathLike, *, task: str | None = None,
                    split: str = "test", count: int = 256, extractor: str | None = None, baseline: str | None = None,
                    batch_size: int = 32, image_size: int | tuple[int, int] | None = None,
-                   device: str | torch.device = "cpu", seed: int = 0, train_count: int = 512) -> EvaluationResult:
+                   device: str | torch.device = "cpu", seed: int = 0, train_count: int = 512,
+                   data_options: dict[str, Any] | None = None) -> EvaluationResult:
     """Evaluate ``source`` (anything :func:`fashion_gans.models.sources.load_networks` takes) or ``baseline``
     (``copy`` / ``mean`` / ``nearest``; ``source`` may then be None and ``task`` must be given) on ``count``
     samples of ``split`` of ``data`` (a prepared synthetic folder, a dataset root or ``fashion-mnist``).
 
     ``extractor``: the feature extractor of FID / KID / precision / recall (default: the domain extractor,
     ``synthetic-attributes`` or ``fmnist-classifier``). ``image_size``: the data resolution for a baseline
-    (default 64; a model uses its own). Raises :class:`EvaluationError` (a ``ValueError``) on bad input and
+    (default 64; a model uses its own). ``split``: ``test`` (held out; the default), or ``train`` / ``all``
+    (not held out, labelled so in the result; baselines need ``test``: ``mean`` / ``nearest`` search the
+    training targets, which would then hold the scored samples). ``data_options``: the dataset split options
+    (``test_percent``, ``test_fraction``, ``protocol``); default: those of the training run when ``source`` is
+    a run folder (or its ``final/`` / a checkpoint in it), so the held-out samples are the run's own.
+    Raises :class:`EvaluationError` (a ``ValueError``) on bad input and
     :class:`fashion_gans.models.hub.ModelFileError` for a source that cannot be loaded.
     """
     if int(count) < 1:
@@ -419,6 +472,9 @@ def evaluate_model(source: str | os.PathLike | None, data: str | os.PathLike, *,
         raise EvaluationError(f"unknown baseline {baseline!r}; choose from {', '.join(BASELINES)}")
     if source is None and baseline is None:
         raise EvaluationError("give a model source or a baseline")
+    if baseline is not None and split != "test":
+        raise EvaluationError(f"baselines are scored on the held-out 'test' split only, not {split!r} (the mean and "
+                              "nearest baselines search the training targets, which would hold the scored samples)")
     if extractor is not None:
         from fashion_gans.metrics import list_extractors
 
@@ -446,8 +502,10 @@ def evaluate_model(source: str | os.PathLike | None, data: str | os.PathLike, *,
     if kind == "fashion-mnist" and tuple(spec["image_size"]) != (32, 32):
         raise EvaluationError(f"Fashion-MNIST is served at 32x32; the model works at {spec['image_size']}")
     needs_train = baseline in ("mean", "nearest") or (baseline == "copy" and task == "generation")
+    if data_options is None and source is not None and baseline is None:
+        data_options = run_data_options(source)
     ev = load_eval_data(task, data, split=split, count=count, train_count=train_count if needs_train else 0,
-                        **spec)
+                        data_options=data_options, **spec)
     if baseline is not None:
         outputs = run_baseline(baseline, ev)
     else:
@@ -458,4 +516,34 @@ def evaluate_model(source: str | os.PathLike | None, data: str | os.PathLike, *,
     result.data = str(data)
     if ev.count < int(count):
         result.notes.insert(0, f"asked for {count} samples; the {split} split has {ev.count}")
+    if not result.held_out:
+        result.notes.insert(0, f"the {split} split is not held out: the model may have trained on these samples")
+    if data_options:
+        result.notes.append(f"dataset split options: {json.dumps(_split_only(data_options), sort_keys=True)}")
     return result
+
+
+def _split_only(options: dict[str, Any]) -> dict[str, Any]:
+    from .data import SPLIT_OPTIONS
+
+    return {k: v for k, v in options.items() if k in SPLIT_OPTIONS}
+
+
+def run_data_options(source: str | os.PathLike) -> dict[str, Any] | None:
+    """The split options (``test_percent``, ``test_fraction``, ``protocol``) of the training run ``source``
+    belongs to: ``train.data_options`` of the ``config.json`` in ``source``, its parent (``final/``) or its
+    grandparent (``checkpoints/<step>``); None when ``source`` is no run (a model folder, a Hub id...)."""
+    path = Path(source)
+    if not path.is_dir():
+        return None
+    for folder in (path, path.parent, path.parent.parent):
+        cfg = folder / "config.json"
+        if not cfg.is_file():
+            continue
+        try:
+            train = json.loads(cfg.read_text(encoding="utf-8")).get("train")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            continue
+        if isinstance(train, dict) and isinstance(train.get("data_options"), dict):
+            return _split_only(train["data_options"])
+    return None

@@ -42,27 +42,30 @@ def batch_metrics(task: str, batch: Mapping[str, Any], outputs: torch.Tensor | M
     ``outputs`` (float images in [-1, 1]):
 
     * ``pose``: the refined result ``G(source_image, target_pose).refined``; batch keys ``target_image``
-      (+ ``target_keypoints`` for ``keypoint_error``/``pck_0.05``, skipped when ``keypoints=False`` or absent)
-      -> ``ssim``, ``l1``, ``keypoint_error``, ``pck_0.05``.
+      (+ ``target_keypoints`` for ``keypoint_error``/``pck_0.05``, skipped when ``keypoints=False``, absent, or
+      ``domain="other"``) -> ``ssim``, ``l1``, ``keypoint_error``, ``pck_0.05``.
     * ``garment``: ``G(person_image)``; batch ``product_image`` -> ``ssim``, ``l1``, ``colour_kept``,
       ``pattern_kept`` (synthetic RGB only).
     * ``style``: ``{"bag": G_AB(shoe), "shoe": G_BA(bag)}`` (either may be missing); batch ``shoe`` / ``bag``
       -> synthetic: ``shoe2bag/colour_match``, ``.../pattern_match``, ``.../style_match``, ``.../domain_ok``
-      (and ``bag2shoe/...``); Fashion-MNIST: ``shoe2bag/target_class_rate``, ``bag2shoe/target_class_rate``.
+      (and ``bag2shoe/...``); Fashion-MNIST: ``shoe2bag/target_class_rate`` (confident, non-flat target-class
+      readings only), ``shoe2bag/diversity`` (the results' mean pairwise ``fmnist-classifier`` feature distance
+      / the real target images': near 0 for a collapsed translator) and the same for ``bag2shoe``.
     * ``generation``: the fakes ``(N, C, H, W)``; batch ``image`` (the reals) -> ``fid`` (domain extractor;
       noisy on one batch, for trends only), ``diversity`` (fakes' mean pairwise feature distance / reals'), and
       synthetic: ``coverage_colour``, ``coverage_pattern``; Fashion-MNIST: ``coverage_class``.
 
     ``domain``: ``synthetic`` or ``fashion-mnist`` (default: 1-channel images are Fashion-MNIST, RGB synthetic);
-    ``other`` (real photos, where neither attribute network knows the images) keeps only the pixel metrics
-    (``ssim``, ``l1``) and the keypoint metrics of pose.
+    ``other`` (real photos, which neither the attribute networks nor the ``synthetic-pose`` detector, trained on
+    the synthetic mannequins, know) keeps only the pixel metrics (``ssim``, ``l1``); style and generation then
+    return nothing.
     """
     out: dict[str, float] = {}
     if task == "pose":
         fake, real = outputs, batch["target_image"]
         out.update({k: _mean(v) for k, v in tm.ssim_l1(fake, real).items()})
         kp = batch.get("target_keypoints")
-        if keypoints and kp is not None and fake.shape[1] == 3:
+        if keypoints and kp is not None and fake.shape[1] == 3 and _domain(fake, domain) == "synthetic":
             out.update({k: _mean(v) for k, v in tm.keypoint_metrics(fake, kp, device).items()})
     elif task == "garment":
         fake, real = outputs, batch["product_image"]
@@ -85,7 +88,13 @@ def batch_metrics(task: str, batch: Mapping[str, Any], outputs: torch.Tensor | M
                 for k, v in tm.style_match(fake, truth, dst, device).items():
                     out[f"{direction}/{k}"] = _mean(v)
             else:
+                from .evaluate import _features, mean_pairwise_ratio
+
                 out[f"{direction}/target_class_rate"] = _mean(tm.target_class_rate(fake, direction, device))
+                real = batch.get(dst)
+                if real is not None:
+                    out[f"{direction}/diversity"] = mean_pairwise_ratio(_features(fake, tm.FMNIST_EXTRACTOR),
+                                                                        _features(real, tm.FMNIST_EXTRACTOR))
     elif task == "generation":
         from fashion_gans.metrics import fid_from_features
 

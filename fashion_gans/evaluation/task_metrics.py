@@ -16,8 +16,10 @@ garment         ``ssim``, ``l1`` against the true product photo; ``colour_kept``
 style           no pixel target exists (a handbag "of the same style" as a shoe is not one image), so no SSIM:
                 ``colour_match`` / ``pattern_match`` / ``material_match`` (the attribute network's reading of
                 the translated image equals the source's style), ``domain_ok`` (read as the target domain),
-                ``style_match`` (all three and the domain). Fashion-MNIST: ``target_class_rate``
-                (``fmnist-classifier``).
+                ``style_match`` (colour, pattern and the domain; material is left out: its head is about 54%
+                accurate, so requiring it would cap a perfect translator near 0.5). Fashion-MNIST:
+                ``target_class_rate`` (``fmnist-classifier`` confidently reads the target class on an image
+                with contrast; a constant image or noise does not count).
 generation      ``coverage_<head>`` (share of the attribute values present in the real set that the generator
                 produces), ``entropy_<head>`` (normalised entropy of the predicted values), ``diversity``
                 (mean pairwise feature distance, fakes / reals), plus FID / KID / precision / recall.
@@ -37,7 +39,8 @@ from fashion_gans.metrics.ssim import to_unit
 from .cache import cached_extractor, cached_keypoint_detector
 
 __all__ = [
-    "ATTRIBUTE_EXTRACTOR", "FMNIST_EXTRACTOR", "STYLE_HEADS", "GARMENT_HEADS", "PERSON_HEADS",
+    "ATTRIBUTE_EXTRACTOR", "FMNIST_EXTRACTOR", "STYLE_HEADS", "STYLE_MATCH_HEADS", "GARMENT_HEADS", "PERSON_HEADS",
+    "TARGET_CLASS_CONFIDENCE", "TARGET_CLASS_MIN_CONTRAST",
     "ssim_l1", "keypoint_metrics", "read_attributes", "attribute_indices", "attributes_kept", "style_match",
     "target_class_rate", "attribute_coverage", "mean_pairwise_distance", "SHOE_TO_BAG", "BAG_TO_SHOE",
 ]
@@ -45,6 +48,16 @@ __all__ = [
 ATTRIBUTE_EXTRACTOR = "synthetic-attributes"
 FMNIST_EXTRACTOR = "fmnist-classifier"
 STYLE_HEADS = ("colour", "pattern", "material")
+#: The heads ``style_match`` requires: colour and pattern (read at ~98% held-out accuracy), not material (~54%).
+STYLE_MATCH_HEADS = ("colour", "pattern")
+#: ``target_class_rate``: the classifier's summed softmax over the target class(es) must reach this. Measured with
+#: ``fmnist-classifier`` on 32x32 images: uniform / Gaussian noise peaks at 0.915 / 0.906 (2000 images each),
+#: while 96.1% of the 1000 real test bags and 99.9% of the 3000 real test shoes reach 0.95.
+TARGET_CLASS_CONFIDENCE = 0.95
+#: ``target_class_rate``: minimum per-image pixel standard deviation (on the [-1, 1] scale). The classifier calls
+#: any constant image from -0.8 to 1 a Bag with >= 0.7 (0.98 at mid-grey) and all-black a shoe (0.81); the real
+#: test bags / shoes have a standard deviation of at least 0.20 / 0.14.
+TARGET_CLASS_MIN_CONTRAST = 0.1
 GARMENT_HEADS = ("colour", "pattern")
 PERSON_HEADS = ("colour", "pattern", "kind", "bottom")
 SHOE_TO_BAG = "shoe2bag"
@@ -145,8 +158,10 @@ def attributes_kept(images: torch.Tensor, truth: dict[str, torch.Tensor | Sequen
 def style_match(translated: torch.Tensor, source_style: dict[str, torch.Tensor | Sequence[str]],
                 target_domain: str, device=None) -> dict[str, torch.Tensor]:
     """Per image: ``<head>_match`` for the style heads in ``source_style`` (colour, pattern, material; names or
-    indices), ``domain_ok`` (read as ``target_domain``: ``shoe`` or ``bag``) and ``style_match`` (every head
-    matches and the domain is right: the input returned unchanged keeps its style but is no translation)."""
+    indices), ``domain_ok`` (read as ``target_domain``: ``shoe`` or ``bag``) and ``style_match`` (colour and
+    pattern match and the domain is right: the input returned unchanged keeps its style but is no translation).
+    ``material_match`` is reported on its own but not required by ``style_match``: the material head is right
+    on only about 54% of held-out images, so requiring it would score a perfect translator near 0.5."""
     heads = tuple(source_style)
     pred = read_attributes(translated, heads + ("domain",), device)
     out: dict[str, torch.Tensor] = {}
@@ -156,25 +171,34 @@ def style_match(translated: torch.Tensor, source_style: dict[str, torch.Tensor |
         t = t if isinstance(t, torch.Tensor) else attribute_indices(h, t)
         agree = _agreement(pred[h], t.cpu())
         out[f"{h}_match"] = agree
-        all_ok = all_ok * agree
+        if h in STYLE_MATCH_HEADS:
+            all_ok = all_ok * agree
     out["domain_ok"] = (pred["domain"] == attribute_indices("domain", [target_domain])[0]).float()
     out["style_match"] = all_ok * out["domain_ok"]
     return out
 
 
 @torch.no_grad()
-def target_class_rate(images: torch.Tensor, direction: str, device=None) -> torch.Tensor:
-    """Per image 1.0 where ``fmnist-classifier`` puts it in the target domain of ``direction``: ``shoe2bag`` ->
-    Bag; ``bag2shoe`` -> any of Sandal / Sneaker / Ankle boot."""
+def target_class_rate(images: torch.Tensor, direction: str, device=None,
+                      min_confidence: float = TARGET_CLASS_CONFIDENCE,
+                      min_contrast: float = TARGET_CLASS_MIN_CONTRAST) -> torch.Tensor:
+    """Per image 1.0 where ``fmnist-classifier`` confidently puts it in the target domain of ``direction``
+    (``shoe2bag`` -> Bag; ``bag2shoe`` -> Sandal / Sneaker / Ankle boot): the softmax summed over the target
+    class(es) is at least ``min_confidence`` and the image is no flat fill (pixel standard deviation on the
+    [-1, 1] scale at least ``min_contrast``). The classifier alone calls a constant grey image a Bag and an
+    all-black one a shoe, so a collapsed translator would otherwise score 1.0; report ``diversity`` next to it,
+    since a confident but constant silhouette still counts here."""
     from fashion_gans.data.fashion_mnist import BAG_CLASSES, SHOE_CLASSES
 
     if direction not in (SHOE_TO_BAG, BAG_TO_SHOE):
         raise ValueError(f"direction must be {SHOE_TO_BAG!r} or {BAG_TO_SHOE!r}, got {direction!r}")
     ext = cached_extractor(FMNIST_EXTRACTOR, device)
-    classes = torch.tensor(BAG_CLASSES if direction == SHOE_TO_BAG else SHOE_CLASSES)
-    pred = torch.cat([ext(to_uint8(images[i:i + 512]))["logits"].argmax(1).cpu()
-                      for i in range(0, images.shape[0], 512)])
-    return torch.isin(pred, classes).float()
+    classes = list(BAG_CLASSES if direction == SHOE_TO_BAG else SHOE_CLASSES)
+    pixels = to_uint8(images)
+    prob = torch.cat([ext(pixels[i:i + 512])["logits"].float().softmax(1)[:, classes].sum(1).cpu()
+                      for i in range(0, pixels.shape[0], 512)])
+    contrast = (pixels.float() / 127.5 - 1).flatten(1).std(1).cpu()
+    return ((prob >= min_confidence) & (contrast >= min_contrast)).float()
 
 
 # --------------------------------------------------------------------------------------------- generation

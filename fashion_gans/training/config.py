@@ -27,11 +27,19 @@ FMNIST_PRESETS = {"cyclegan": "cyclegan_fmnist", "stylegan": "stylegan_fmnist"}
 
 
 def hub_folder(repo: str) -> str | None:
-    """The local folder of a ``file:`` Hub repo (``file:/abs``, ``file:///abs`` or ``file:relative``), else None."""
+    """The local folder of a ``file:`` Hub repo (``file:/abs``, ``file:///abs``, ``file://localhost/abs`` or
+    ``file:relative``), else None.  ``file://HOST/...`` with another host is a :class:`TrainingError` (it would
+    otherwise be read as the relative folder ``HOST/...``)."""
     if not repo.startswith("file:"):
         return None
     path = repo[len("file:"):]
-    return path[2:] if path.startswith("//") else path
+    if not path.startswith("//"):
+        return path
+    host, slash, rest = path[2:].partition("/")
+    if host not in ("", "localhost"):
+        raise TrainingError(f"TrainConfig.hub_repo: {repo!r} names host {host!r}; a file: repo is a local folder: "
+                            "file:/abs/folder, file:///abs/folder, file://localhost/abs/folder or file:relative")
+    return slash + rest
 
 
 class TrainingError(RuntimeError):

@@ -64,9 +64,16 @@ def _copy_file_atomic(src: Path, dst: Path) -> None:
 
 def _merge_tree(src: Path, dst: Path) -> None:
     """Copy ``src`` onto ``dst``: a folder ``dst`` lacks appears in one rename; existing files are replaced by
-    rename; files only in ``dst`` stay (as an upload to the Hub leaves other files alone)."""
+    rename; files only in ``dst`` stay (as an upload to the Hub leaves other files alone).  An existing checkpoint
+    folder (``checkpoints/step-*``) is replaced whole in one rename: never half-replaced, no stale files left."""
     if src.is_file():
         _copy_file_atomic(src, dst)
+        return
+    if dst.is_dir() and dst.parent.name == "checkpoints" and _CKPT_RE.match(f"checkpoints/{dst.name}/"):
+        from fashion_gans.data.io import atomic_directory
+
+        with atomic_directory(dst, overwrite=True) as tmp:
+            shutil.copytree(src, tmp, dirs_exist_ok=True)
         return
     if not dst.exists():
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -184,19 +191,23 @@ def _snapshot(src: Path, dst: Path, copy: bool = False) -> None:
 
 class HubSync:
     """Uploads to ``repo_id`` in a background thread (``api``: an ``HfApi`` or an object with the same
-    ``create_repo`` / ``upload_folder`` / ``upload_file`` / ``delete_folder`` methods)."""
+    ``create_repo`` / ``upload_folder`` / ``upload_file`` / ``delete_folder`` methods).
+
+    The repo is created (or found) here, synchronously, so a target that cannot work (bad id, no access, a
+    ``file:`` path that is a file) fails at once with the API's exception instead of as a warning later."""
 
     def __init__(self, repo_id: str, *, private: bool = True, api: Any = None, keep_checkpoints: int = 0) -> None:
         self.repo_id = repo_id
         self.private = private
         self.api = api if api is not None else hub_api_for(repo_id)
+        self.api.create_repo(repo_id, private=private, exist_ok=True)
         self.keep_checkpoints = keep_checkpoints
         self.errors: list[str] = []
         self.uploaded: list[str] = []
         self._staging = Path(tempfile.mkdtemp(prefix="fashion-gans-hub-"))
         self._queue: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._work, name="hub-sync", daemon=True)
-        self._repo_ready = False
+        self._repo_ready = True
         self._counter = 0
         self._thread.start()
 
@@ -333,7 +344,8 @@ def _run_card(run: Path, repo_id: str, networks: list[str], sample: Path | None)
     lines += [f"A {_TASK_TITLES.get(task, task or 'GAN')} model trained with the fashion-gans training kit "
               f"(`scripts/train.py`).", ""]
     lines += ["| | |", "|---|---|"]
-    for label, value in (("task", task), ("preset", train.get("preset") or "(task default)"),
+    preset = config.get("preset") or train.get("preset") or "(task default)"  # top level: the resolved name
+    for label, value in (("task", task), ("preset", preset),
                          ("data", train.get("data")), ("steps", metrics.get("step", train.get("max_steps"))),
                          ("batch size per process", train.get("batch_size")),
                          ("processes", config.get("num_processes")),

@@ -13,7 +13,8 @@ same read (averaged over processes in the same all-reduce, so every process take
 learning rates stay identical), so stepping on every batch loss, as the thesis did, costs no extra
 synchronisation.  The scheduler's state (best loss, bad-step and cooldown counters, the open window) is saved in
 every checkpoint; the learning rate itself lives in the optimiser state.  A resumed run therefore continues the
-schedule exactly.
+schedule exactly.  The settings (factor, patience, cooldown, minimum learning rate, threshold, window) are not
+restored from a checkpoint: they come from the resumed run's configuration, so a changed ``lr_plateau`` applies.
 """
 
 from __future__ import annotations
@@ -54,6 +55,15 @@ class PlateauScheduler(ReduceLROnPlateau):
         self.window_sum, self.window_count = 0.0, 0
         self.step(mean)
         return True
+
+    #: What :meth:`load_state_dict` restores: the counters of the schedule, never its settings.
+    STATE_KEYS = ("best", "num_bad_epochs", "cooldown_counter", "last_epoch", "_last_lr", "window_sum",
+                  "window_count")
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the schedule's counters (best loss, bad-step and cooldown counters, open window); the settings
+        stay those this scheduler was built with (``ReduceLROnPlateau.load_state_dict`` would overwrite them)."""
+        self.__dict__.update({k: state_dict[k] for k in self.STATE_KEYS if k in state_dict})
 
     @property
     def lr(self) -> float:

@@ -34,9 +34,11 @@ Run folder (``TrainConfig.output_dir``)::
 
 With ``hub_repo`` set, every checkpoint is uploaded in the background together with ``logs/`` (one commit), the
 sample grids as they are written, and ``final/`` + ``plots/`` at the end (:mod:`.hub_sync`; ``file:/folder``
-stands in for the Hub).  The upload of a checkpoint waits for the previous one, so the Hub is never more than one
-checkpoint behind the run.  ``resume="latest"`` in an empty output folder downloads the newest Hub checkpoint and
-the logs, so the plots of a resumed run cover the whole run.
+stands in for the Hub).  The repo is created when the run starts, so a target that cannot work fails at once.  The
+upload of a checkpoint waits for the previous one, so the Hub is never more than one checkpoint behind the run
+(the other processes wait at the checkpoint barrier meanwhile; the collective timeout is raised to
+``HUB_PROCESS_GROUP_TIMEOUT_S`` for such runs).  ``resume="latest"`` in an empty output folder downloads the
+newest Hub checkpoint and the logs, so the plots of a resumed run cover the whole run.
 
 Pre-emption: on SIGTERM (what cloud schedulers and ``torchrun`` send before killing a process) every process
 stops after the same step (the flag rides in the step's one synchronisation), a checkpoint of that step is
@@ -86,6 +88,23 @@ RESUME_MUST_MATCH = ("task", "data", "data_options", "synthetic_size", "seed", "
 
 MAX_ROLLBACKS = 3
 _SAMPLE_ROWS = 8
+#: Collective timeout of a multi-process run with ``hub_repo`` set: the main process may wait for the previous
+#: checkpoint's upload while the others wait at the checkpoint barrier (the default, 10 min for NCCL, is too short).
+HUB_PROCESS_GROUP_TIMEOUT_S = 4 * 3600
+
+
+def _accelerator_handlers(config: TrainConfig) -> list[Any]:
+    """Accelerate kwargs handlers of a run: DDP with unused parameters, and a long collective timeout when
+    checkpoints are uploaded."""
+    from datetime import timedelta
+
+    from accelerate.utils import DistributedDataParallelKwargs, InitProcessGroupKwargs
+
+    # GAN steps update one network group at a time, so some parameters see no gradient in a backward.
+    handlers: list[Any] = [DistributedDataParallelKwargs(find_unused_parameters=True)]
+    if config.hub_repo:
+        handlers.append(InitProcessGroupKwargs(timeout=timedelta(seconds=HUB_PROCESS_GROUP_TIMEOUT_S)))
+    return handlers
 
 
 class EpochBatches:
@@ -144,12 +163,14 @@ class _WriteAudit:
     _active: "_WriteAudit | None" = None
     _installed = False
     _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-    _PATH_EVENTS = {"os.mkdir": (0,), "os.rename": (0, 1), "os.remove": (0,), "os.rmdir": (0,),
-                    "shutil.rmtree": (0,), "shutil.copyfile": (1,), "os.link": (1,), "os.symlink": (1,),
-                    "os.truncate": (0,), "os.chmod": (0,), "os.utime": (0,)}
+    #: Event -> ((index of a written path, index of its ``dir_fd`` argument or None), ...).
+    _PATH_EVENTS = {"os.mkdir": ((0, 2),), "os.rename": ((0, 2), (1, 3)), "os.remove": ((0, 1),),
+                    "os.rmdir": ((0, 1),), "shutil.rmtree": ((0, 1),), "shutil.copyfile": ((1, None),),
+                    "os.link": ((1, 3),), "os.symlink": ((1, 2),), "os.truncate": ((0, None),),
+                    "os.chmod": ((0, 2),), "os.utime": ((0, 3),)}
 
     def __init__(self, roots: list[Path]) -> None:
-        self.roots = [os.path.abspath(r) for r in roots]
+        self.roots = [os.path.abspath(os.path.expanduser(r)) for r in roots]
         self.writes: list[tuple[str, str]] = []
 
     def start(self) -> None:
@@ -172,17 +193,18 @@ class _WriteAudit:
             if isinstance(flags, int) and flags & _WriteAudit._WRITE_FLAGS:
                 audit._record(event, path)
         elif event in _WriteAudit._PATH_EVENTS:
-            for i in _WriteAudit._PATH_EVENTS[event]:
+            for i, fd_index in _WriteAudit._PATH_EVENTS[event]:
                 if i < len(args):
-                    audit._record(event, args[i])
+                    dir_fd = args[fd_index] if fd_index is not None and fd_index < len(args) else None
+                    audit._record(event, args[i], dir_fd)
 
-    def _record(self, event: str, path: Any) -> None:
+    def _record(self, event: str, path: Any, dir_fd: Any = None) -> None:
         if not isinstance(path, (str, bytes, os.PathLike)):
             return  # a file descriptor
         text = os.fsdecode(path)
-        if not os.path.isabs(text):
+        if not os.path.isabs(text) and isinstance(dir_fd, int) and dir_fd >= 0:
             return  # relative to a directory descriptor (inside an rmtree already recorded)
-        text = os.path.abspath(text)
+        text = os.path.abspath(text)  # a relative path is relative to the working directory
         if any(text == r or text.startswith(r + os.sep) for r in self.roots):
             self.writes.append((event, text))
 
@@ -308,7 +330,7 @@ class Trainer:
 
     def _fit(self) -> dict[str, float]:
         from accelerate import Accelerator
-        from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
+        from accelerate.utils import ProjectConfiguration, set_seed
 
         cfg = self.config
         if cfg.deterministic:
@@ -326,8 +348,7 @@ class Trainer:
         acc = Accelerator(
             cpu=cfg.cpu, mixed_precision=cfg.mixed_precision, log_with=log_with,
             project_config=ProjectConfiguration(project_dir=str(self.out), logging_dir=str(self.out / "logs")),
-            # GAN steps update one network group at a time, so some parameters see no gradient in a backward.
-            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+            kwargs_handlers=_accelerator_handlers(cfg),
         )
         self.accelerator = acc
         self.is_main = acc.is_main_process
@@ -381,14 +402,17 @@ class Trainer:
         if log_with is not None:
             acc.init_trackers("fashion_gans", config=_flat_hparams(self.config_dict()))
         self.hub = None
-        if cfg.hub_repo and self.is_main:
-            from .hub_sync import HubSync
+        if cfg.hub_repo:
+            error = None
+            if self.is_main:
+                from .hub_sync import HubSync
 
-            try:
-                self.hub = HubSync(cfg.hub_repo, private=cfg.hub_private, api=self.hub_api,
-                                   keep_checkpoints=cfg.keep_checkpoints)
-            except (OSError, ValueError) as exc:
-                raise TrainingError(f"hub_repo {cfg.hub_repo!r}: {exc}") from exc
+                try:  # creates (or finds) the repo now: a target that cannot work fails before training
+                    self.hub = HubSync(cfg.hub_repo, private=cfg.hub_private, api=self.hub_api,
+                                       keep_checkpoints=cfg.keep_checkpoints)
+                except Exception as exc:  # noqa: BLE001 - any failure is reported on every process
+                    error = f"hub_repo {cfg.hub_repo!r}: {type(exc).__name__}: {exc}"
+            self._raise_everywhere(error)
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         # Rank-specific stream for in-step randomness (noise, latents); the data order is rank-aware already.
         set_seed(cfg.seed + 7919 * acc.process_index)
@@ -519,10 +543,13 @@ class Trainer:
         """Raise :class:`_NonFinite` naming the first non-finite loss (on every process); return the monitored
         losses (the schedulers' inputs) averaged over processes.  One device read for both."""
         if not losses:
-            self._stop_now = self._stop_requested
             if self._monitored:
                 raise TrainingError(f"task {self.config.task!r} returned no losses; its LR schedulers need "
                                     f"{self._monitored}")
+            stop = self._stop_flags[int(self._stop_requested)]
+            if self.accelerator.num_processes > 1:  # every process stops after the same step
+                stop = self.accelerator.reduce(stop, reduction="sum")
+            self._stop_now = stop.item() > 0
             return {}
         names = list(losses)
         missing = [n for n in self._monitored if n not in losses]
@@ -670,7 +697,8 @@ class Trainer:
             )
             prune_checkpoints(self.ckpt_dir, self.config.keep_checkpoints)
             if self.hub is not None:
-                # At most one checkpoint in flight: the Hub is never more than one checkpoint behind.
+                # At most one checkpoint in flight: the Hub is never more than one checkpoint behind.  The other
+                # processes wait at the barrier meanwhile (hence the long collective timeout with hub_repo).
                 self.hub.wait()
                 self.hub.upload_checkpoint(path, self.out / "logs", f"Checkpoint at step {self.step}")
         acc.wait_for_everyone()
@@ -679,7 +707,6 @@ class Trainer:
             os.kill(os.getpid(), signal.SIGKILL)  # test hook: a real kill, no clean-up runs
 
     def _resolve_resume(self, resume: str) -> Path | None:
-        acc = self.accelerator
         if resume != "latest":
             path = Path(resume)
             if not path.is_dir():
@@ -687,19 +714,30 @@ class Trainer:
             return path
         path = latest_checkpoint(self.ckpt_dir)
         if path is None and self.config.hub_repo:
+            error = None
             if self.is_main:
                 from .hub_sync import download_latest_checkpoint
 
                 try:
                     download_latest_checkpoint(self.config.hub_repo, self.ckpt_dir, api=self.hub_api,
                                                logs_to=self.out / "logs")
-                except (OSError, ValueError) as exc:
-                    raise TrainingError(f"resume from hub_repo {self.config.hub_repo!r}: {exc}") from exc
-            acc.wait_for_everyone()
+                except Exception as exc:  # noqa: BLE001 - any failure is reported on every process
+                    error = f"resume from hub_repo {self.config.hub_repo!r}: {type(exc).__name__}: {exc}"
+            self._raise_everywhere(error)  # also the barrier before the other processes look for the download
             path = latest_checkpoint(self.ckpt_dir)
         if path is None and self.is_main:
             print("resume=latest: no checkpoint found, starting a fresh run", flush=True)
         return path
+
+    def _raise_everywhere(self, error: str | None) -> None:
+        """Raise :class:`TrainingError` ``error`` (known on the main process only) on every process, so that no
+        process waits forever in a collective the failed one never reaches; a barrier when ``error`` is None."""
+        if self.accelerator.num_processes > 1:
+            from accelerate.utils import broadcast_object_list
+
+            error = broadcast_object_list([error], from_process=0)[0]
+        if error is not None:
+            raise TrainingError(error)
 
     def _restore(self, path: Path) -> None:
         ckpt = load_checkpoint(path)

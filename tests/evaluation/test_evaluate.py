@@ -12,6 +12,7 @@ import torch
 
 from fashion_gans.evaluation import (EvaluationError, evaluate_model, load_eval_data, run_baseline,
                                      score_outputs)
+from fashion_gans.evaluation.evaluate import run_data_options
 from fashion_gans.models import build_models
 from fashion_gans.models.sources import write_bundle_meta
 
@@ -87,7 +88,7 @@ def test_baselines_rank_as_expected_on_garment_and_the_script_writes_skips(synth
     assert results["copy"]["garment_kept_floor"] >= 0.9
 
     out = tmp_path / "style-copy"
-    assert _script().main(["--baseline", "copy", "--task", "style", "--split", "all", "--data", str(synthetic_dir),
+    assert _script().main(["--baseline", "copy", "--task", "style", "--data", str(synthetic_dir),
                            "--count", "16", "--out", str(out)]) == 0
     payload = json.loads((out / "metrics.json").read_text())
     skipped = {s["metric"]: s["reason"] for s in payload["skipped"]}
@@ -99,8 +100,12 @@ def test_baselines_rank_as_expected_on_garment_and_the_script_writes_skips(synth
 def test_fashion_mnist_baselines(fashion_mnist_dir):
     copy = evaluate_model(None, fashion_mnist_dir, task="style", baseline="copy", count=200)
     nearest = evaluate_model(None, fashion_mnist_dir, task="style", baseline="nearest", count=200, train_count=400)
-    assert copy["shoe2bag/target_class_rate"] <= 0.05 and nearest["shoe2bag/target_class_rate"] >= 0.95
+    # The training bags nearest to shoes in pixels are the shoe-like ones: real bags, but not all read confidently.
+    assert copy["shoe2bag/target_class_rate"] <= 0.05 and nearest["shoe2bag/target_class_rate"] >= 0.75
     assert nearest["shoe2bag/fid"] < copy["shoe2bag/fid"]
+    # A collapsed translator (constant mid-grey) is the floor the table shows; the real bags are diverse.
+    assert copy["shoe2bag/target_class_rate_floor"] == 0.0 and copy["bag2shoe/target_class_rate_floor"] == 0.0
+    assert copy["shoe2bag/diversity"] > 0.5 and "| shoe2bag/target_class_rate_floor |" in copy.to_markdown()
     gen = evaluate_model(None, "fashion-mnist", task="generation", baseline="copy", count=300, train_count=300)
     mean = evaluate_model(None, "fashion-mnist", task="generation", baseline="mean", count=300, train_count=300)
     assert gen["coverage_class"] == 1.0 and mean["coverage_class"] <= 0.2
@@ -137,3 +142,62 @@ def test_clear_errors(synthetic_dir, tmp_path, pose_model, capsys):
         script.main(["--baseline", "copy", "--task", "pose", "--data", str(synthetic_dir), "--count", "0",
                      "--out", str(tmp_path / "o")])
     assert exc.value.code == 2 and "--count must be >= 1" in capsys.readouterr().err
+
+
+def test_split_labels_baselines_on_test_only_and_a_run_folders_split_options(synthetic_dir, tmp_path, pose_model):
+    with pytest.raises(EvaluationError, match="'test' split only"):
+        evaluate_model(None, synthetic_dir, task="style", baseline="copy", split="all", count=4)
+    assert _script().main(["--baseline", "nearest", "--task", "garment", "--split", "train",
+                           "--data", str(synthetic_dir), "--out", str(tmp_path / "o")]) == 2
+    assert not (tmp_path / "o").exists()
+    seen = evaluate_model(pose_model, synthetic_dir, split="train", count=4, batch_size=4)
+    assert not seen.held_out and seen.to_dict()["held_out"] is False
+    assert "NOT held out" in seen.to_markdown()
+    held = evaluate_model(None, synthetic_dir, task="pose", baseline="copy", count=4)
+    assert held.held_out and "NOT held out" not in held.to_markdown()
+
+    # A training run with test_percent=50 is evaluated on its own held-out products (not the default 10%).
+    run = tmp_path / "run"
+    torch.manual_seed(0)
+    build_models("pixeldtgan_small")["generator"].save_pretrained(run / "final" / "generator")
+    (run / "config.json").write_text(json.dumps({"train": {"task": "garment", "data": "synthetic", "data_options": {
+        "test_percent": 50, "size": 64}}}))
+    assert run_data_options(run) == {"test_percent": 50} == run_data_options(run / "final")
+    assert run_data_options(pose_model) is None
+    default = load_eval_data("garment", synthetic_dir, count=1000, train_count=0)
+    wider = load_eval_data("garment", synthetic_dir, count=1000, train_count=0, data_options={"test_percent": 50})
+    assert wider.count > default.count
+    result = evaluate_model(run, synthetic_dir, count=1000, batch_size=32)
+    assert result.task == "garment" and result.count == wider.count
+    assert any("test_percent" in n for n in result.notes)
+
+
+def test_real_photo_folders_get_pixel_metrics_only(synthetic_dir, tmp_path):
+    import shutil
+
+    from fashion_gans.evaluation import resolve_data_kind
+
+    assert resolve_data_kind(synthetic_dir)[0] == "synthetic"
+    assert resolve_data_kind(synthetic_dir / "inshop")[0] == "synthetic"
+    real = tmp_path / "deepfashion"
+    shutil.copytree(synthetic_dir / "inshop", real / "inshop",
+                    ignore=shutil.ignore_patterns("synthetic_attributes.json"))
+    assert resolve_data_kind(real)[0] == "other" and resolve_data_kind(real / "inshop")[0] == "other"
+    result = evaluate_model(None, real, task="pose", baseline="copy", count=8)
+    assert "ssim" in result.values and "l1" in result.values
+    for m in ("keypoint_error", "pck_0.05", "keypoint_error_floor"):
+        assert m not in result.values and "synthetic-pose" in result.skipped[m]
+
+
+def test_style_match_floor_is_the_ceiling_a_perfect_translator_reaches(synthetic_dir):
+    data = load_eval_data("style", synthetic_dir, count=16, train_count=0, data_options={"test_fraction": 0.5})
+    copy = score_outputs(data, run_baseline("copy", data), model="copy")
+    for direction in ("shoe2bag", "bag2shoe"):
+        assert copy[f"{direction}/style_match_floor"] >= 0.9 and copy[f"{direction}/style_match"] == 0.0
+        assert copy[f"{direction}/diversity"] > 0.3
+    # The true partners (the other domain's images of each source's style) score the floor as style_match.
+    partners = {"bag": data.truth["shoe_partner"], "shoe": data.truth["bag_partner"]}
+    assert partners["bag"].shape == data.inputs["shoe"].shape and partners["shoe"].shape == data.inputs["bag"].shape
+    perfect = score_outputs(data, partners, model="partners")
+    assert perfect["shoe2bag/style_match"] == pytest.approx(perfect["shoe2bag/style_match_floor"])
+    assert perfect["shoe2bag/style_match"] >= 0.9

@@ -33,6 +33,8 @@ def test_batch_metrics_pose_garment_style():
     copied = batch_metrics("pose", batch, batch["source_image"])
     assert perfect["ssim"] == pytest.approx(1.0) and perfect["l1"] == 0.0
     assert perfect["keypoint_error"] < 0.03 < copied["keypoint_error"] and copied["ssim"] < perfect["ssim"]
+    # Real photos: the synthetic-pose detector only knows the mannequins, so no keypoint numbers.
+    assert set(batch_metrics("pose", batch, batch["target_image"], domain="other")) == {"ssim", "l1"}
 
     garments = [WORLD.person(i).top for i in range(12)]
     products = _signed([WORLD.render_flat(g, (64, 64)) for g in garments])
@@ -64,7 +66,13 @@ def test_batch_metrics_fashion_mnist(fashion_mnist_dir):
     batch = {k: torch.stack([it[k] for it in items]) for k in ("shoe", "bag")}
     right = batch_metrics("style", batch, {"bag": batch["bag"], "shoe": batch["shoe"]})
     wrong = batch_metrics("style", batch, {"bag": batch["shoe"], "shoe": batch["bag"]})
-    assert right["shoe2bag/target_class_rate"] >= 0.95 and wrong["shoe2bag/target_class_rate"] <= 0.05
+    assert right["shoe2bag/target_class_rate"] >= 0.9 and wrong["shoe2bag/target_class_rate"] <= 0.05
+    # A collapsed translator (one flat grey image, which the classifier alone calls a Bag) scores nothing,
+    # and the diversity next to the rate shows the collapse.
+    grey = torch.zeros_like(batch["bag"])
+    collapsed = batch_metrics("style", batch, {"bag": grey, "shoe": grey})
+    assert collapsed["shoe2bag/target_class_rate"] == 0.0 and collapsed["bag2shoe/target_class_rate"] == 0.0
+    assert collapsed["shoe2bag/diversity"] < 1e-6 < 0.5 < right["shoe2bag/diversity"]
     gen = FashionMNIST(fashion_mnist_dir, "test")
     real = torch.stack([gen[i]["image"] for i in range(128)])
     other = torch.stack([gen[i]["image"] for i in range(128, 256)])

@@ -90,6 +90,12 @@ def test_style_match_of_the_true_partner_is_high_and_of_a_random_partner_low():
     same_colour = float(np.mean([styles[int(perm[j])].colour == styles[j].colour for j in range(n)]))
     assert float(random_partner["colour_match"].mean()) <= same_colour + 0.15
     assert float(random_partner["style_match"].mean()) < float(partner["style_match"].mean())
+    # The material head is weak (~54% held out): style_match does not require it, material_match reports it.
+    wrong_material = dict(shoe_truth, material=[sw.MATERIALS[(sw.MATERIALS.index(s.material) + 2) % 4] for s in styles])
+    graded = tm.style_match(bags, wrong_material, "bag")
+    assert float(graded["material_match"].mean()) <= 0.5
+    assert torch.equal(graded["style_match"], partner["style_match"])
+    assert float(graded["style_match"].mean()) >= 0.8
     # The shoe itself (returned unchanged) has the style but is not a bag.
     shoes = _t([WORLD.render_shoe(s, "sneaker", (64, 64)) for s in styles])
     assert float(tm.style_match(shoes, shoe_truth, "bag")["style_match"].mean()) == 0.0
@@ -103,10 +109,20 @@ def test_fmnist_target_class_rate_of_real_bags_and_shoes(fashion_mnist_dir):
     images = torch.from_numpy(np.array(images[:1200])).unsqueeze(1)
     labels = torch.from_numpy(np.array(labels[:1200]))
     bags, shoes = images[labels == 8], images[torch.isin(labels, torch.tensor([5, 7, 9]))]
-    assert float(tm.target_class_rate(bags, tm.SHOE_TO_BAG).mean()) >= 0.95
+    assert float(tm.target_class_rate(bags, tm.SHOE_TO_BAG).mean()) >= 0.9
     assert float(tm.target_class_rate(shoes, tm.SHOE_TO_BAG).mean()) <= 0.05
     assert float(tm.target_class_rate(shoes, tm.BAG_TO_SHOE).mean()) >= 0.95
     assert float(tm.target_class_rate(bags, tm.BAG_TO_SHOE).mean()) <= 0.05
+    # What a collapsed translator emits: the classifier alone calls flat grey a Bag and flat black a shoe, and
+    # reads some noise images as bags; none of them may count.
+    levels = torch.linspace(-1, 1, 21).view(-1, 1, 1, 1).expand(-1, 1, 32, 32)
+    g = torch.Generator().manual_seed(0)
+    noise = torch.cat([torch.rand(300, 1, 32, 32, generator=g) * 2 - 1,
+                       (torch.randn(300, 1, 32, 32, generator=g) * 0.5).clamp(-1, 1)])
+    for direction in (tm.SHOE_TO_BAG, tm.BAG_TO_SHOE):
+        assert float(tm.target_class_rate(levels, direction).max()) == 0.0
+        assert float(tm.target_class_rate(noise, direction).mean()) <= 0.01
+    assert float(tm.target_class_rate(levels, tm.SHOE_TO_BAG, min_confidence=0.5, min_contrast=0.0).mean()) >= 0.8
     with pytest.raises(ValueError, match="direction"):
         tm.target_class_rate(bags, "bag2bag")
 

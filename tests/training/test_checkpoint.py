@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from fashion_gans.training import checkpoint as ck
-from fashion_gans.training.config import TrainConfig, TrainingError
+from fashion_gans.training.config import TrainConfig, TrainingError, hub_folder
 from fashion_gans.training.hub_sync import (
     HubSync,
     LocalFolderApi,
@@ -227,8 +227,9 @@ def test_publish_run_loads_back(tmp_path):
                                        d_base_channels=4, d_blocks=2))
     for name in ("gen_ab", "gen_ba"):
         nets[name].save_pretrained(run / "final" / name, metrics={"cycle_l1_a": 0.25}, dataset="synthetic")
+    # As the trainer writes it: train.preset empty (the task default), the resolved preset name at the top level.
     (run / "config.json").write_text(json.dumps({"train": {"task": "style", "data": "synthetic", "preset": ""},
-                                                 "model": {"family": "cyclegan"}}))
+                                                 "preset": "cyclegan_small", "model": {"family": "cyclegan"}}))
     (run / "final_metrics.json").write_text(json.dumps({"step": 40, "cycle_l1_a": 0.25}))
     (run / "samples").mkdir()
     for step in (20, 40):
@@ -242,13 +243,14 @@ def test_publish_run_loads_back(tmp_path):
     assert sorted(p.name for p in (hub / "samples").iterdir()) == ["step-000000040.png"]
     card = (hub / "README.md").read_text()
     assert "shoes <-> handbags" in card and "| cycle_l1_a | 0.25 |" in card and "final/gen_ba/" in card
+    assert "| preset | `cyclegan_small` |" in card
     loaded = load_networks(target)
     assert sorted(loaded.networks) == ["gen_ab", "gen_ba"] and loaded.task == "style"
     x = torch.rand(1, 3, 16, 16) * 2 - 1
     assert torch.equal(loaded.networks["gen_ab"](x), nets["gen_ab"].eval()(x))
 
 
-def test_local_folder_api_is_atomic_and_validated(tmp_path):
+def test_local_folder_api_is_atomic_and_validated(tmp_path, monkeypatch):
     api = LocalFolderApi()
     repo = f"file://{tmp_path / 'hub'}"  # file:///abs works as well as file:/abs
     api.create_repo(repo)
@@ -262,8 +264,34 @@ def test_local_folder_api_is_atomic_and_validated(tmp_path):
     api.upload_folder(repo_id=repo, folder_path=str(tmp_path / "src"), path_in_repo=None)
     assert api.list_repo_files(repo) == ["checkpoints/step-000000001/state.pt"]
     assert list_hub_checkpoints(repo, api=api) == ["step-000000001"]
+    # Uploading a checkpoint the repo already has replaces it whole: no stale file, never half-replaced.
+    (tmp_path / "hub" / "checkpoints" / "step-000000001" / "stale.bin").write_bytes(b"old")
+    (src / "state.pt").write_bytes(b"new")
+    (src / "models.bin").write_bytes(b"new")
+    copies = []
+
+    def failing_copy(a, b, **kw):
+        copies.append(b)
+        if len(copies) == 2:
+            raise OSError("disk full")
+        return real_copy(a, b, **kw)
+
+    real_copy = shutil.copyfile
+    with monkeypatch.context() as patch:
+        patch.setattr(shutil, "copyfile", failing_copy)
+        with pytest.raises(OSError, match="disk full"):
+            api.upload_folder(repo_id=repo, folder_path=str(tmp_path / "src"), path_in_repo=None)
+    ckpt = tmp_path / "hub" / "checkpoints" / "step-000000001"
+    assert sorted(p.name for p in ckpt.iterdir()) == ["stale.bin", "state.pt"] and (ckpt / "state.pt").read_bytes() \
+        == b"1"  # the failed upload changed nothing
+    api.upload_folder(repo_id=repo, folder_path=str(tmp_path / "src"), path_in_repo=None)
+    assert api.list_repo_files(repo) == ["checkpoints/step-000000001/models.bin", "checkpoints/step-000000001/state.pt"]
+    assert (ckpt / "state.pt").read_bytes() == b"new"
     api.delete_folder(path_in_repo="checkpoints/step-000000001", repo_id=repo)
     assert api.list_repo_files(repo) == []
+    assert hub_folder(f"file://localhost{tmp_path}") == str(tmp_path) == hub_folder(f"file://{tmp_path}")
+    with pytest.raises(TrainingError, match="hub_repo: 'file://tmp/hub' names host 'tmp'"):
+        TrainConfig(hub_repo="file://tmp/hub")  # not the relative folder tmp/hub
     with pytest.raises(TrainingError, match="hub_repo.*file:"):
         TrainConfig(hub_repo="file:")
     with pytest.raises(TrainingError, match="hub_repo.*user/name"):
@@ -281,3 +309,14 @@ def test_failed_upload_warns_and_does_not_stop(tmp_path):
         sync.upload(tmp_path / "f.png", "samples/f.png")
         sync.close()
     assert sync.errors and sync.uploaded == []
+
+
+def test_a_hub_target_that_cannot_work_fails_before_training(tmp_path):
+    """The repo is created when the run starts: a bad target is a TrainingError naming it, not a warning later."""
+    not_a_folder = tmp_path / "hub-file"
+    not_a_folder.write_text("x")
+    with pytest.raises(TrainingError, match="hub_repo .*hub-file.*NotADirectoryError"):
+        Trainer(_cfg(tmp_path / "a", hub_repo=f"file:{not_a_folder}"), task_class=DummyTask).fit()
+    assert not (tmp_path / "a" / "checkpoints").exists()
+    with pytest.raises(NotADirectoryError):
+        HubSync(f"file:{not_a_folder}")

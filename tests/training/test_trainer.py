@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from types import SimpleNamespace
 from pathlib import Path
 
 import pytest
@@ -215,9 +217,10 @@ def test_fashion_mnist_picks_the_fmnist_presets(tmp_path):
     assert described["data"]["train_size"] == 18000
 
 
-def test_write_audit_records_writes_under_its_roots_only(tmp_path):
+def test_write_audit_records_writes_under_its_roots_only(tmp_path, monkeypatch):
     """The audit hook behind FASHION_GANS_WRITE_AUDIT sees Python, torch and safetensors writes (directly, or
-    through the folder they are created in and renamed from) under its roots, and nothing else."""
+    through the folder they are created in and renamed from) under its roots, and nothing else; a relative root
+    and relative paths are resolved against the working directory."""
     from safetensors.torch import save_model
 
     from fashion_gans.training.trainer import _WriteAudit
@@ -233,8 +236,6 @@ def test_write_audit_records_writes_under_its_roots_only(tmp_path):
         (root / ".tmp").mkdir()
         torch.save({"x": torch.zeros(1)}, root / ".tmp" / "state.pt")
         save_model(torch.nn.Linear(2, 2), str(root / ".tmp" / "w.safetensors"))
-        import os
-
         os.replace(root / ".tmp", root / "ckpt")
         (other / "c.txt").write_text("x")
     finally:
@@ -245,6 +246,20 @@ def test_write_audit_records_writes_under_its_roots_only(tmp_path):
     assert ("os.rename", ".tmp") in events and ("os.rename", "ckpt") in events
     assert not any(p.endswith(("b.txt", "after.txt")) for _, p in events)
     assert all(Path(p).is_relative_to(root) for _, p in audit.writes)
+
+    monkeypatch.chdir(tmp_path)  # output_dir="runs/x": relative root, relative writes
+    audit = _WriteAudit([Path("runs/x")])
+    audit.start()
+    try:
+        Path("runs/x").mkdir(parents=True)
+        Path("runs/x/a.txt").write_text("x")
+        os.replace("runs/x/a.txt", "runs/x/b.txt")
+        Path("runs/other.txt").write_text("x")
+    finally:
+        audit.stop()
+    x = tmp_path / "runs" / "x"
+    assert {("os.mkdir", str(x)), ("open", str(x / "a.txt")), ("os.rename", str(x / "b.txt"))} <= set(audit.writes)
+    assert all(Path(p).is_relative_to(x) for _, p in audit.writes)
 
 
 @pytest.mark.parametrize("task, preset", [("style", "cyclegan_fmnist"), ("generation", "stylegan_fmnist"),
@@ -266,3 +281,74 @@ def test_fmnist_presets_match_fashion_mnist_and_train_a_step(tmp_path, task, pre
     batch = next(iter(DataLoader(Subset(test, range(4)), batch_size=4)))
     losses = t.training_step(batch, 0)
     assert losses and all(torch.isfinite(v) for v in losses.values())
+
+
+def test_plateau_resume_keeps_the_counters_and_takes_the_new_settings():
+    """A resumed run continues the schedule (best loss, counters, open window) under the settings of its own
+    config: a changed lr_plateau is not overwritten by the checkpoint's."""
+    from fashion_gans.training.schedulers import PlateauScheduler
+
+    def opt():
+        return torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+
+    old = PlateauScheduler(opt(), factor=0.5, patience=1, cooldown=0, min_lr=0.0, every=2)
+    for value in (1.0, 1.0, 2.0, 2.0, 3.0):
+        old.observe(value)
+    state = old.state_dict()
+    new = PlateauScheduler(opt(), factor=0.9, patience=7, cooldown=3, min_lr=1e-3, threshold=0.1, every=3)
+    new.load_state_dict(state)
+    assert (new.factor, new.patience, new.cooldown, new.min_lrs, new.threshold, new.every) == (0.9, 7, 3, [1e-3],
+                                                                                               0.1, 3)
+    assert (new.best, new.num_bad_epochs, new.last_epoch, new.window_sum, new.window_count) == \
+        (old.best, old.num_bad_epochs, old.last_epoch, old.window_sum, old.window_count) == (1.0, 1, 2, 3.0, 1)
+
+
+def test_stop_flag_is_shared_when_a_task_returns_no_losses(tmp_path):
+    """SIGTERM on one process stops every process after the same step, also for a step that returns no losses."""
+    t = Trainer(_cfg(tmp_path), task_class=DummyTask)
+    t._monitored, t._stop_flags = [], (torch.zeros(1), torch.ones(1))
+    t._stop_requested = False  # not on this process...
+    t.accelerator = SimpleNamespace(num_processes=2, reduce=lambda x, reduction: x + 1)  # ...but on the other
+    assert t._check_finite({}) == {} and t._stop_now is True
+    t.accelerator = SimpleNamespace(num_processes=1)
+    assert t._check_finite({}) == {} and t._stop_now is False
+
+
+def test_hub_resume_failure_is_raised_on_every_process(tmp_path, monkeypatch):
+    """A failed Hub download on the main process is broadcast: every process raises, none waits forever."""
+    import accelerate.utils
+
+    sent = []
+
+    def broadcast(objects, from_process=0):
+        sent.append(objects[0])
+        return [sent[0]]  # what the main process sent
+
+    monkeypatch.setattr(accelerate.utils, "broadcast_object_list", broadcast)
+
+    class Offline:
+        def list_repo_files(self, repo_id, **_):
+            raise RuntimeError("hub unreachable")
+
+    t = Trainer(_cfg(tmp_path, hub_repo="me/run"), task_class=DummyTask, hub_api=Offline())
+    t.accelerator = SimpleNamespace(num_processes=2)
+    t.is_main = True
+    with pytest.raises(TrainingError, match="resume from hub_repo 'me/run': RuntimeError: hub unreachable"):
+        t._resolve_resume("latest")
+    t.is_main = False  # another process: does not download, raises what the main process broadcast
+    with pytest.raises(TrainingError, match="hub unreachable"):
+        t._resolve_resume("latest")
+    assert sent[1] is None
+
+
+def test_uploading_runs_get_a_long_collective_timeout():
+    """With hub_repo the main process may wait for an upload while the others wait at a barrier."""
+    from accelerate.utils import InitProcessGroupKwargs
+
+    from fashion_gans.training.trainer import _accelerator_handlers
+
+    def timeouts(cfg):
+        return [h.timeout for h in _accelerator_handlers(cfg) if isinstance(h, InitProcessGroupKwargs)]
+
+    assert timeouts(TrainConfig()) == []
+    assert [t.total_seconds() for t in timeouts(TrainConfig(hub_repo="me/run"))] == [4 * 3600]
