@@ -25,13 +25,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def model_args(specs: list[str]) -> dict[str, str]:
+    """``["name=FOLDER", ...]`` (one per ``--model``) -> ``{name: folder}``; a folder may contain commas or ``=``."""
+    models = {}
+    for spec in specs:
+        name, sep, folder = spec.partition("=")
+        if not sep or not name.strip() or not folder.strip():
+            raise ValueError(f"--model {spec!r}: expected NAME=FOLDER")
+        models[name.strip()] = folder.strip()
+    return models
+
+
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     args = parse_args(argv)
     from fashion_gans.ui.app import build_demo, launch_demo
-    from fashion_gans.ui.registry import parse_model_specs
 
-    models = parse_model_specs(",".join(args.model))
+    try:
+        models = model_args(args.model)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
     demo = build_demo(models, model_roots=args.model_root, allow_hub=not args.no_hub, device=args.device)
     launch_demo(demo, host=args.host, port=args.port, share=args.share, max_file_size=args.max_file_size,
                 concurrency=args.concurrency)

@@ -28,11 +28,16 @@ from torch import nn
 
 from .hub import CONFIG_NAME, WEIGHTS_NAME, ModelFileError
 
-__all__ = ["BUNDLED_DIR", "BUNDLE_FILE", "LoadedNetworks", "list_bundled", "resolve_source", "load_networks",
-           "export_checkpoint", "write_bundle_meta"]
+__all__ = ["BUNDLED_DIR", "BUNDLE_FILE", "HUB_PATTERNS", "LoadedNetworks", "list_bundled", "resolve_source",
+           "load_networks", "count_parameters", "check_parameters", "export_checkpoint", "write_bundle_meta"]
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
 BUNDLE_FILE = "bundle.json"
+#: What a Hub snapshot downloads (``huggingface_hub`` matches with ``fnmatch``, where ``*`` also matches ``/``):
+#: the model card, ``bundle.json`` and each exported network's config and weights, nothing else.
+HUB_PATTERNS = ["bundle.json", "README.md", "*/config.json", "*/model.safetensors", "final/*/config.json",
+                "final/*/model.safetensors"]
+_HUB_CONFIG_PATTERNS = ["bundle.json", "*/config.json", "final/*/config.json"]
 #: Task -> model family -> the network names its export holds.
 TASK_NETWORKS = {"pose": ("generator",), "garment": ("generator",), "style": ("gen_ab", "gen_ba"),
                  "generation": ("generator",)}
@@ -72,8 +77,11 @@ def _looks_like_repo_id(source: str) -> bool:
 
 
 def resolve_source(source: str | os.PathLike, *, revision: str | None = None, cache_dir: str | Path | None = None,
-                   local_files_only: bool | None = None) -> Path:
-    """The local folder behind ``source`` (bundled name, folder or Hub repo id); raises :class:`ModelFileError`."""
+                   local_files_only: bool | None = None, max_parameters: int | None = None) -> Path:
+    """The local folder behind ``source`` (bundled name, folder or Hub repo id); raises :class:`ModelFileError`.
+
+    For a Hub repo only :data:`HUB_PATTERNS` are downloaded; with ``max_parameters`` the networks' configs are
+    fetched first and a repo with more parameters is refused before its weights are downloaded."""
     text = str(source)
     if text.startswith("file:"):  # a local folder standing in for a Hub repo (fashion_gans.training.hub_sync)
         text = text[len("file:"):]
@@ -99,13 +107,72 @@ def resolve_source(source: str | os.PathLike, *, revision: str | None = None, ca
     if local_files_only is None:
         local_files_only = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
     try:
-        return Path(snapshot_download(
-            text, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
-            allow_patterns=["*.json", "*.safetensors", "*.md", "*/*.json", "*/*.safetensors", "*/*.md",
-                            "final/*/*"]))
+        if max_parameters is not None:  # sizes are checked on the configs before any weights are downloaded
+            configs = Path(snapshot_download(text, revision=revision, cache_dir=cache_dir,
+                                             local_files_only=local_files_only, allow_patterns=_HUB_CONFIG_PATTERNS))
+            check_parameters(configs, max_parameters, name=text)
+            if not local_files_only:
+                _check_weight_sizes(text, revision, configs, max_parameters)
+        return Path(snapshot_download(text, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
+                                      allow_patterns=HUB_PATTERNS))
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
+        if isinstance(exc, ModelFileError):
+            raise
         raise ModelFileError(f"{text}@{revision or 'main'}: cannot be found or downloaded "
                              f"({type(exc).__name__}: {exc})") from exc
+
+
+def _check_weight_sizes(repo: str, revision: str | None, configs: Path, max_parameters: int) -> None:
+    """Refuse weight files larger than ``max_parameters`` float32 values (asked of the Hub before downloading)."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    paths = [str(p.parent.relative_to(configs) / WEIGHTS_NAME) for p in configs.glob(f"*/{CONFIG_NAME}")]
+    paths += [str(p.parent.relative_to(configs) / WEIGHTS_NAME) for p in configs.glob(f"final/*/{CONFIG_NAME}")]
+    try:
+        infos = HfApi().get_paths_info(repo, paths, revision=revision) if paths else []
+    except (HfHubHTTPError, OSError, ValueError):
+        return  # the parameter count from the configs still holds
+    total = sum(int(getattr(info, "size", 0) or 0) for info in infos)
+    limit = 4 * max_parameters + (1 << 20) * max(1, len(paths))  # float32 values plus each file's header
+    if total > limit:
+        raise ModelFileError(f"{repo}: its weight files hold {total:,} bytes, more than {max_parameters:,} "
+                             "parameters can take")
+
+
+def count_parameters(folder: str | os.PathLike) -> dict[str, int]:
+    """Parameters of every network under ``folder`` (or its ``final/``), counted by building each network from its
+    ``config.json`` on the ``meta`` device: no weights are read and no memory is allocated."""
+    import torch
+
+    from . import MODEL_CLASSES
+
+    folder = Path(folder)
+    configs = {p.parent.name: p for p in sorted(folder.glob(f"*/{CONFIG_NAME}"))}
+    if not configs:
+        configs = {p.parent.name: p for p in sorted(folder.glob(f"final/*/{CONFIG_NAME}"))}
+    counts = {}
+    for name, cfg_file in configs.items():
+        try:
+            meta = json.loads(cfg_file.read_text(encoding="utf-8"))
+            cls = MODEL_CLASSES[meta["model_class"]]
+            config = cls.config_class.from_dict(meta["config"])
+            with torch.device("meta"):
+                net = cls(config=config, **(meta.get("init_args") or {}))
+        except Exception as exc:  # noqa: BLE001 - any malformed config is one clear error
+            raise ModelFileError(f"{cfg_file.parent.name}/{CONFIG_NAME}: not a buildable fashion-gans network "
+                                 f"({type(exc).__name__}: {exc})") from exc
+        counts[name] = sum(p.numel() for p in net.parameters())
+    return counts
+
+
+def check_parameters(folder: str | os.PathLike, max_parameters: int, *, name: str | None = None) -> int:
+    """Raise :class:`ModelFileError` when the networks under ``folder`` hold more than ``max_parameters``."""
+    total = sum(count_parameters(folder).values())
+    if total > max_parameters:
+        raise ModelFileError(f"{name or Path(folder).name}: {total:,} parameters is more than this installation "
+                             f"accepts ({max_parameters:,})")
+    return total
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, map_location: str = "cpu") -> LoadedNetworks:
@@ -138,11 +205,16 @@ def export_checkpoint(checkpoint: str | os.PathLike, map_location: str = "cpu") 
 
 
 def load_networks(source: str | os.PathLike, *, revision: str | None = None, cache_dir: str | Path | None = None,
-                  map_location: str = "cpu", local_files_only: bool | None = None) -> LoadedNetworks:
-    """Load every exported network of ``source`` (see the module docstring for what ``source`` may be)."""
+                  map_location: str = "cpu", local_files_only: bool | None = None,
+                  max_parameters: int | None = None) -> LoadedNetworks:
+    """Load every exported network of ``source`` (see the module docstring for what ``source`` may be).
+
+    ``max_parameters``: refuse (:class:`ModelFileError` naming the count) a model whose networks hold more
+    parameters, counted from their configs before any weights are read (or downloaded)."""
     from . import MODEL_CLASSES
 
-    folder = resolve_source(source, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
+    folder = resolve_source(source, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
+                            max_parameters=max_parameters)
     if (folder / "state.pt").is_file() and (folder / "models").is_dir():
         return export_checkpoint(folder, map_location)
     nets = _network_dirs(folder)
@@ -158,6 +230,8 @@ def load_networks(source: str | os.PathLike, *, revision: str | None = None, cac
     if not nets:
         raise ModelFileError(f"{folder}: holds no exported networks (expected sub-folders such as generator/ with "
                              f"{CONFIG_NAME} and {WEIGHTS_NAME}, a final/ folder, or checkpoints/)")
+    if max_parameters is not None:
+        check_parameters(folder, max_parameters, name=str(source))
     meta: dict[str, Any] = {}
     meta_file = folder / BUNDLE_FILE
     if meta_file.is_file():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -14,8 +15,9 @@ from fashion_gans.models.sources import BUNDLED_DIR, LoadedNetworks, load_networ
 
 __all__ = ["PipelineError", "Pipeline", "resolve_device", "clear_model_cache", "cached_networks"]
 
-_CACHE: dict[tuple, LoadedNetworks] = {}
+_CACHE: OrderedDict[tuple, LoadedNetworks] = OrderedDict()  # least recently used first
 _LOCK = threading.Lock()
+_LOADING: dict[tuple, threading.Lock] = {}  # one lock per key being loaded: concurrent requests load it once
 _CACHE_SIZE = 8
 
 TASK_TITLES = {"pose": "pose transfer", "garment": "garment extraction", "style": "style matching",
@@ -40,7 +42,8 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
 
 def _version_of(source: str) -> tuple:
-    """A cheap fingerprint of a local model folder (weights' mtimes), so re-exported weights are picked up."""
+    """A cheap fingerprint of a local model folder (weights' mtimes, the newest checkpoint's name), so re-exported
+    weights and new checkpoints are picked up."""
     path = Path(source).expanduser()
     if not path.is_dir():
         path = BUNDLED_DIR / source if "/" not in source else path
@@ -52,25 +55,47 @@ def _version_of(source: str) -> tuple:
             stamps.append((weights.parent.name, weights.stat().st_mtime_ns))
         except OSError:
             pass
+    if not stamps and (path / "checkpoints").is_dir():  # a run folder without final/: its newest checkpoint
+        from fashion_gans.training.checkpoint import latest_checkpoint
+
+        latest = latest_checkpoint(path / "checkpoints")
+        if latest is not None:
+            stamps.append(("checkpoint", Path(latest).name))
     return tuple(stamps)
 
 
-def cached_networks(source: str | os.PathLike, device: torch.device, revision: str | None = None) -> LoadedNetworks:
-    """:func:`~fashion_gans.models.sources.load_networks` once per (source, device, revision, weights' mtimes)."""
+def cached_networks(source: str | os.PathLike, device: torch.device, revision: str | None = None, *,
+                    max_parameters: int | None = None) -> LoadedNetworks:
+    """:func:`~fashion_gans.models.sources.load_networks` once per (source, device, revision, weights' mtimes).
+
+    At most ``_CACHE_SIZE`` models stay loaded, the least recently used is dropped first; requests for a model
+    that is being loaded wait for that load instead of loading it again."""
     text = str(source)
     key = (str(Path(text).expanduser().resolve()) if Path(text).expanduser().exists() else text, str(device),
            revision, _version_of(text))
     with _LOCK:
         hit = _CACHE.get(key)
         if hit is not None:
+            _CACHE.move_to_end(key)
             return hit
-    loaded = load_networks(source, revision=revision, map_location=str(device))
-    for net in loaded.networks.values():
-        net.eval().requires_grad_(False)
-    with _LOCK:
-        if len(_CACHE) >= _CACHE_SIZE:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = loaded
+        loading = _LOADING.setdefault(key, threading.Lock())
+    with loading:
+        with _LOCK:
+            hit = _CACHE.get(key)
+            if hit is not None:
+                _CACHE.move_to_end(key)
+                return hit
+        try:
+            loaded = load_networks(source, revision=revision, map_location=str(device), max_parameters=max_parameters)
+            for net in loaded.networks.values():
+                net.eval().requires_grad_(False)
+            with _LOCK:
+                while len(_CACHE) >= _CACHE_SIZE:
+                    _CACHE.popitem(last=False)
+                _CACHE[key] = loaded
+        finally:
+            with _LOCK:
+                _LOADING.pop(key, None)
     return loaded
 
 
@@ -95,11 +120,12 @@ class Pipeline:
 
     @classmethod
     def from_pretrained(cls, source: str | os.PathLike, *, device: str | torch.device | None = "auto",
-                        revision: str | None = None):
+                        revision: str | None = None, max_parameters: int | None = None):
         """Load from a bundled model name (:func:`~fashion_gans.models.sources.list_bundled`), a model, run or
-        checkpoint folder, or a Hub repo id; models are cached once per (source, device)."""
+        checkpoint folder, or a Hub repo id; models are cached once per (source, device).  ``max_parameters``
+        refuses larger models before their weights are read."""
         dev = resolve_device(device)
-        return cls(cached_networks(source, dev, revision), dev)
+        return cls(cached_networks(source, dev, revision, max_parameters=max_parameters), dev)
 
     @property
     def meta(self) -> dict[str, Any]:

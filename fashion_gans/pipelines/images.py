@@ -125,26 +125,38 @@ def _from_array(arr: np.ndarray, name: str) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(a), mode)
 
 
+_WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
 def _to_8bit(img: Image.Image) -> Image.Image:
     """Any PIL mode -> ``RGB`` or ``L`` (transparency over white, 16/32-bit scaled to 8 bits)."""
-    if img.mode == "P" and "transparency" in img.info:
+    if img.mode in ("P", "L", "RGB") and "transparency" in img.info:  # palette or PNG tRNS transparent colour
         img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+    if img.mode in _ALPHA_MODES:
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        finite = arr[np.isfinite(arr)]
-        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-        if img.mode == "F" and lo >= 0 and hi <= 1.0:
-            scale = 1.0
-        elif hi > 255:
+    if img.mode in _WIDE_MODES:
+        arr = np.array(img, dtype=np.float32)  # a writable copy, scaled in place below
+        if img.mode.startswith("I;16"):  # 16-bit samples: full scale is 65535 whatever the image holds
             scale = 65535.0
-        else:
-            scale = 255.0
-        arr = np.nan_to_num(arr, nan=0.0, posinf=scale, neginf=0.0)
-        return Image.fromarray(np.clip(arr / scale * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+        else:  # 32-bit integer or float: guess the range from the values
+            lo, hi = img.getextrema()
+            if not (np.isfinite(lo) and np.isfinite(hi)):
+                finite = arr[np.isfinite(arr)]
+                lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+            if img.mode == "F" and lo >= 0 and hi <= 1.0:
+                scale = 1.0
+            elif hi > 255:
+                scale = 65535.0
+            else:
+                scale = 255.0
+            np.nan_to_num(arr, copy=False, nan=0.0, posinf=scale, neginf=0.0)
+        arr *= np.float32(255.0 / scale)
+        arr += np.float32(0.5)
+        np.clip(arr, 0, 255, out=arr)
+        return Image.fromarray(arr.astype(np.uint8), "L")
     if img.mode == "L":
         return img
     return img.convert("RGB")
@@ -170,6 +182,11 @@ def load_input_image(source: Any, *, name: str = "image", max_side: int = WORKIN
         img = ImageOps.exif_transpose(img)
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageInputError(f"{name}: the image data is damaged or truncated ({exc})") from exc
+    if max(img.size) > 2 * max_side and (img.mode in _WIDE_MODES + _ALPHA_MODES or "transparency" in img.info):
+        # Wide samples and alpha are converted at full size otherwise (float and RGBA temporaries of every pixel):
+        # a cheap nearest-neighbour reduction first, the filtered one after the 8-bit conversion.
+        s = 2 * max_side / max(img.size)
+        img = img.resize((max(1, round(img.width * s)), max(1, round(img.height * s))), Image.NEAREST)
     img = _to_8bit(img)
     if max(img.size) > max_side:
         img = img.copy()

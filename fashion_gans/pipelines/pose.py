@@ -38,8 +38,8 @@ from .base import Pipeline, PipelineError
 from .images import fit_image, image_to_tensor, load_input_image, tensor_to_image
 
 __all__ = ["POSE_GALLERY", "JOINT_NAMES", "MIN_POSE_JOINTS", "PoseInputError", "PoseEstimate", "PoseTransferResult",
-           "PoseTransferPipeline", "gallery_pose", "estimate_pose", "set_joint",
-           "pose_to_pixels", "pixels_to_pose", "heatmap_sigma", "draw_pose", "parse_pose", "recentre_pose"]
+           "PoseTransferPipeline", "gallery_pose", "estimate_pose", "set_joint", "pose_to_pixels", "pixels_to_pose",
+           "reframe_pose", "heatmap_sigma", "draw_pose", "parse_pose", "recentre_pose"]
 
 #: Poses of the pose gallery (the synthetic world's poses; ``"<name> (mirrored)"`` flips left and right).
 POSE_GALLERY: tuple[str, ...] = POSE_NAMES
@@ -73,6 +73,19 @@ def pixels_to_pose(kp: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     vis = visible_joints(arr)
     out = np.full_like(arr, -1.0)
     out[vis] = (arr[vis] + 0.5) / np.array([w, h], np.float32)
+    return out
+
+
+def reframe_pose(pose: np.ndarray, src_size: tuple[int, int], dst_size: tuple[int, int]) -> np.ndarray:
+    """A pose normalised to a frame of ``src_size=(H, W)`` -> the same body in a frame of ``dst_size``: scaled by
+    the height ratio (a person spans the frame's height) and centred horizontally, as the synthetic world and the
+    fitted photos place people.  Joints that fall outside the new frame become missing ``(-1, -1)``."""
+    kp = np.asarray(pose, np.float32).reshape(-1, 2)
+    (h0, w0), (h1, w1) = (tuple(float(v) for v in s) for s in (src_size, dst_size))
+    out = kp.copy()
+    vis = (kp[:, 0] >= 0) & (kp[:, 1] >= 0)
+    out[vis, 0] = (kp[vis, 0] * w0 - w0 / 2) * (h1 / h0) / w1 + 0.5
+    out[~vis | (out[:, 0] < 0) | (out[:, 0] > 1)] = -1.0
     return out
 
 

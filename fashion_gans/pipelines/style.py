@@ -23,6 +23,20 @@ DIRECTIONS = {"shoe_to_bag": "gen_ab", "bag_to_shoe": "gen_ba", "ab": "gen_ab", 
               "shoe->bag": "gen_ab", "bag->shoe": "gen_ba"}
 
 
+_INVERT = {"auto": "auto", "on": True, "true": True, "yes": True, "1": True, "off": False, "false": False,
+           "no": False, "0": False}
+
+
+def _invert_mode(invert: str | bool) -> str | bool:
+    """``"auto"``, ``True``/``"on"``/``"true"``... or ``False``/``"off"``/``"false"``...; anything else is refused."""
+    if isinstance(invert, (bool, np.bool_)):
+        return bool(invert)
+    mode = _INVERT.get(str(invert).strip().lower())
+    if mode is None:
+        raise PipelineError(f"invert {invert!r}: use 'auto', 'on' or 'off'")
+    return mode
+
+
 def _light_background(img: Image.Image) -> bool:
     arr = np.asarray(img.convert("L"), np.float32)
     border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
@@ -50,10 +64,11 @@ class StyleMatchingPipeline(Pipeline):
         """The input item as the chosen generator's ``(1, C, H, W)`` input in ``[-1, 1]``."""
         gen = self._generator(direction)
         channels = gen.c_in
+        invert = _invert_mode(invert)
         img = load_input_image(image, name="item image")
         if channels == 1:
             img = img.convert("L")
-            flip = _light_background(img) if invert == "auto" else bool(invert)
+            flip = _light_background(img) if invert == "auto" else invert
             if flip:
                 img = ImageOps.invert(img)
             h, w = self.size

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import random
+import re
 import tempfile
 import time
 import uuid
@@ -45,6 +47,11 @@ MAX_FILE_SIZE = "10mb"
 CONCURRENCY_LIMIT = 2
 QUEUE_SIZE = 32
 EDIT_CANVAS = (256, 256)
+#: The crossover slider's upper end for models the demo cannot size in advance (StyleGAN at 1024 px: 18 styles).
+CROSSOVER_MAX = 17
+_LOG = logging.getLogger(__name__)
+#: An absolute server path inside an error message (shown to visitors as its last component only).
+_ABS_PATH = re.compile(r"(?<![\w.~])(?:/[^\s/'\"():,;]+){2,}/?")
 
 TOOLS = (
     (
@@ -143,18 +150,26 @@ class DemoBackend:
                 pass
 
     def pipeline(self, task: str, model: str | None):
-        from fashion_gans.pipelines import pipeline_for_task
+        from fashion_gans.models.hub import ModelFileError
+        from fashion_gans.pipelines import PipelineError, pipeline_for_task
 
         source, revision = self.registry.resolve(model, task)
-        return pipeline_for_task(task).from_pretrained(source, device=self.device, revision=revision)
+        shown = (model or "").strip() or self.registry.default(task) or "model"
+        try:
+            return pipeline_for_task(task).from_pretrained(source, device=self.device, revision=revision,
+                                                           max_parameters=self.registry.max_parameters)
+        except (ModelFileError, PipelineError) as exc:  # name the model, never the server's folders
+            raise type(exc)(_hide_paths(str(exc), {str(source): shown})) from exc
 
     def status(self, task: str, model: str | None = None) -> str:
         from fashion_gans.pipelines.base import TASK_TITLES
 
         name = (model or "").strip() or self.registry.default(task)
         if name is None:
+            hint = (" Type the Hub repo id of a trained model (user/name) into the model box."
+                    if self.registry.allow_hub else "")
             return (f"**No {TASK_TITLES[task]} model is available** in this installation: no weights for this tool "
-                    "are bundled yet. Type the Hub repo id of a trained model (user/name) into the model box.")
+                    f"are bundled yet.{hint}")
         entry = self.registry.entries.get(name)
         if entry is None:
             return f"Model: `{name}` (loaded when you run the tool)."
@@ -202,7 +217,7 @@ class DemoBackend:
 
     def transfer_pose(self, photo: str | None, pose_json: str | None, model: str | None, fit: str = "pad"):
         from fashion_gans.pipelines.images import upscale_for_display
-        from fashion_gans.pipelines.pose import PoseInputError, parse_pose
+        from fashion_gans.pipelines.pose import PoseInputError, parse_pose, reframe_pose
 
         if photo is None:
             raise ValueError("person photo: upload a photo of a person (or pick an example) first")
@@ -211,6 +226,7 @@ class DemoBackend:
                                  "place joints")
         pose = parse_pose(_read_pose_json(pose_json), "target pose")
         pipe = self.pipeline("pose", model)
+        pose = reframe_pose(pose, EDIT_CANVAS, pipe.size)  # the editing canvas -> the model's frame (aspect)
         result = pipe(photo, pose, fit=fit or "pad")
         return tuple(upscale_for_display(im) for im in result)
 
@@ -228,8 +244,7 @@ class DemoBackend:
 
         if image is None:
             raise ValueError("item image: upload a shoe or handbag photo (or pick an example) first")
-        flip: str | bool = {"auto": "auto", "on": True, "off": False}.get(str(invert or "auto").lower(), "auto")
-        out = self.pipeline("style", model)(image, _direction(direction), fit=fit or "pad", invert=flip)
+        out = self.pipeline("style", model)(image, _direction(direction), fit=fit or "pad", invert=invert or "auto")
         return upscale_for_display(out)
 
     # ---- generation
@@ -246,9 +261,41 @@ class DemoBackend:
         from fashion_gans.pipelines.images import upscale_for_display
 
         pipe = self.pipeline("generation", model)
-        images = pipe.style_mix(_int(seed_a, "seed A"), _int(seed_b, "seed B"), _int(crossover, "crossover layer"),
-                                psi=_float(psi, "psi"))
+        k = _int(crossover, "crossover layer")
+        if not 1 <= k < pipe.num_ws:  # 0 or num_ws would copy one seed: no mixing
+            raise ValueError(f"crossover layer: must be in 1..{pipe.num_ws - 1} for this model ({pipe.num_ws} style "
+                             f"layers), got {k}")
+        images = pipe.style_mix(_int(seed_a, "seed A"), _int(seed_b, "seed B"), k, psi=_float(psi, "psi"))
         return upscale_for_display(image_grid(images, columns=2), 256)
+
+    def style_layers(self, model: str | None) -> int | None:
+        """The number of style layers (``num_ws``) of an offered generation model, read from its config (no weights
+        loaded); None when unknown (a Hub repo id, a broken folder)."""
+        from fashion_gans.models import MODEL_CLASSES
+
+        name = (model or "").strip() or self.registry.default("generation")
+        entry = self.registry.entries.get(name or "")
+        if entry is None or entry.task != "generation":
+            return None
+        folder = Path(entry.source)
+        for cfg in (folder / "generator" / "config.json", folder / "final" / "generator" / "config.json"):
+            try:
+                meta = json.loads(cfg.read_text(encoding="utf-8"))
+                return int(MODEL_CLASSES[meta["model_class"]].config_class.from_dict(meta["config"]).num_ws)
+            except Exception:  # noqa: BLE001 - unknown: the handler checks the loaded model
+                continue
+        return None
+
+    def crossover_slider(self, model: str | None, current: float | None = None):
+        """The crossover slider for ``model``: 1..num_ws-1 (every value mixes the two seeds)."""
+        import gradio as gr
+
+        n = self.style_layers(model)
+        if n is None or n < 2:
+            return gr.update(minimum=1, maximum=CROSSOVER_MAX)
+        top = n - 1
+        value = min(max(1, int(current if current is not None else 2)), top)
+        return gr.update(minimum=1, maximum=top, value=value)
 
     def interpolate(self, seed_a: float, seed_b: float, frames: float, psi: float, model: str | None,
                     fmt: str = "gif") -> str:
@@ -312,8 +359,18 @@ def _has_pose(text: Any) -> bool:
     return bool(np.size(text))
 
 
+def _hide_paths(message: str, names: dict[str, str] | None = None) -> str:
+    """``message`` with the given server paths replaced by names, and any other absolute path cut to its last
+    component (visitors see model and file names, never the server's folders)."""
+    for path, name in sorted((names or {}).items(), key=lambda kv: -len(kv[0])):
+        if path:
+            message = message.replace(path, name)
+    return _ABS_PATH.sub(lambda m: m.group(0).rstrip("/").rsplit("/", 1)[-1], message)
+
+
 def _user_errors(fn: Callable) -> Callable:
-    """Turn the pipelines' input errors into ``gr.Error`` (shown to the visitor, sent to API clients)."""
+    """Turn the pipelines' input errors into ``gr.Error`` (shown to the visitor, sent to API clients); anything
+    unexpected is logged with its traceback and answered with a generic error."""
     import gradio as gr
     from fashion_gans.models.hub import ModelFileError
     from fashion_gans.pipelines import ImageInputError, PipelineError, PoseInputError
@@ -325,11 +382,17 @@ def _user_errors(fn: Callable) -> Callable:
         except gr.Error:
             raise
         except (ImageInputError, PoseInputError, PipelineError, ModelChoiceError, ModelFileError) as exc:
-            raise gr.Error(str(exc)) from exc
+            raise gr.Error(_hide_paths(str(exc))) from exc
         except (ValueError, TypeError) as exc:
-            raise gr.Error(f"{type(exc).__name__}: {exc}") from exc
+            raise gr.Error(f"{type(exc).__name__}: {_hide_paths(str(exc))}") from exc
         except MemoryError as exc:
             raise gr.Error("the server ran out of memory for this request; try a smaller input") from exc
+        except Exception as exc:  # noqa: BLE001 - out of memory on the GPU, disk errors ...: logged, not shown
+            _LOG.exception("%s failed", getattr(fn, "__name__", "request"))
+            if "out of memory" in str(exc).lower():
+                raise gr.Error("the server ran out of memory for this request; try a smaller input") from exc
+            raise gr.Error(f"the server could not complete this request ({type(exc).__name__}); it has been "
+                           "logged") from exc
 
     return wrapper
 
@@ -348,7 +411,13 @@ def _readable_upload(image):
         except gr.Error:
             raise
         except Exception as exc:
-            from fashion_gans.pipelines.images import describe_file_start
+            from PIL import Image
+
+            from fashion_gans.pipelines.images import MAX_INPUT_PIXELS, describe_file_start
+
+            if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+                raise gr.Error(f"{image.label or 'image'}: image too large (at most "
+                               f"{MAX_INPUT_PIXELS / 1e6:.0f} MP)") from exc
 
             head = b""
             try:
@@ -364,8 +433,10 @@ def _readable_upload(image):
 
 def _model_box(gr, registry: ModelRegistry, task: str):
     names = registry.names(task)
+    info = ("a bundled model, or a Hub repo id (user/name) of a trained fashion-gans model" if registry.allow_hub
+            else "a model offered by this demo")
     return gr.Dropdown(choices=names, value=registry.default(task), allow_custom_value=True, label="Model",
-                       info="a bundled model, or a Hub repo id (user/name) of a trained fashion-gans model")
+                       info=info)
 
 
 def build_demo(models: dict[str, str | os.PathLike] | None = None, *,
@@ -540,7 +611,8 @@ def build_demo(models: dict[str, str | os.PathLike] | None = None, *,
                     with gr.Row():
                         seed_a = gr.Number(value=1, precision=0, label="Seed A", minimum=0)
                         seed_b = gr.Number(value=2, precision=0, label="Seed B", minimum=0)
-                        crossover = gr.Slider(0, 16, value=2, step=1, label="Crossover layer",
+                        # The whole range for API clients; a page narrows it to the chosen model's layers.
+                        crossover = gr.Slider(1, CROSSOVER_MAX, value=2, step=1, label="Crossover layer",
                                               info="styles below this layer come from the first seed")
                         frames = gr.Slider(4, 48, value=16, step=1, label="Interpolation frames")
                     with gr.Row():
@@ -554,6 +626,10 @@ def build_demo(models: dict[str, str | os.PathLike] | None = None, *,
                     anim_format = gr.Radio(["gif", "webp"], value="gif", label="Animation format")
                 gen_model.change(backend.status, inputs=[gr.State("generation"), gen_model], outputs=gen_status,
                                  api_visibility="private")
+                gen_model.change(backend.crossover_slider, inputs=[gen_model, crossover], outputs=crossover,
+                                 api_visibility="private")
+                demo.load(backend.crossover_slider, inputs=[gen_model, crossover], outputs=crossover,
+                          api_visibility="private")
                 random_seed.click(lambda: random.randint(0, 2**31 - 1), outputs=seed, api_visibility="private")
                 gen_go.click(wrap(backend.generate), inputs=[seed, count, psi, gen_model], outputs=generated,
                              api_name="generate")

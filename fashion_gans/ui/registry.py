@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from fashion_gans.models.sources import BUNDLE_FILE, BUNDLED_DIR, list_bundled
+from fashion_gans.models.sources import BUNDLE_FILE, BUNDLED_DIR, list_bundled, resolve_source
 
 __all__ = ["ModelEntry", "ModelRegistry", "ModelChoiceError", "model_task", "parse_model_specs", "DEFAULT_BUNDLED",
-           "MODELS_ENV"]
+           "MODELS_ENV", "MAX_MODEL_PARAMETERS"]
 
 #: Environment variable with extra demo models: ``name=path[,name=path...]`` or a JSON object.
 MODELS_ENV = "FASHION_GANS_DEMO_MODELS"
@@ -27,8 +28,10 @@ DEFAULT_BUNDLED = {"pose": ("pose-synthetic",), "garment": ("garment-synthetic",
                    "generation": ("generation-synthetic", "generation-fmnist")}
 _CLASS_TASK = {"PGPGGenerator": "pose", "PixelDTGenerator": "garment", "CycleGANGenerator": "style",
                "StyleGANGenerator": "generation", "StyleGAN2Generator": "generation"}
+_TASKS = ("pose", "garment", "style", "generation")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(@[A-Za-z0-9_./-]{1,100})?$")
-_HUB_PATTERNS = ["*.json", "*.safetensors", "*.md", "*/*.json", "*/*.safetensors", "*/*.md", "final/*/*"]
+#: Hub models larger than this are refused before their weights are downloaded.
+MAX_MODEL_PARAMETERS = 50_000_000
 
 
 class ModelChoiceError(ValueError):
@@ -36,7 +39,8 @@ class ModelChoiceError(ValueError):
 
 
 def model_task(folder: str | os.PathLike) -> str | None:
-    """The task of a model folder from its ``bundle.json`` or its networks' ``config.json`` (no weights read)."""
+    """The task of a model folder from its ``bundle.json`` or its networks' ``config.json``, or of a training run or
+    checkpoint folder from its ``config.json`` (no weights read)."""
     path = Path(folder)
     for base in (path, path / "final"):
         meta = base / BUNDLE_FILE
@@ -55,7 +59,11 @@ def model_task(folder: str | os.PathLike) -> str | None:
                     continue
                 if task:
                     return task
-    return None
+    try:  # a training run with only checkpoints/, or a checkpoint folder: the task it was trained for
+        task = json.loads((path / "config.json").read_text(encoding="utf-8"))["train"]["task"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return str(task) if task in _TASKS else None
 
 
 def parse_model_specs(text: str | None) -> dict[str, str]:
@@ -92,13 +100,17 @@ class ModelRegistry:
 
     def __init__(self, models: dict[str, str | os.PathLike] | None = None, *,
                  model_roots: list[str | os.PathLike] | None = None, allow_hub: bool = True,
-                 include_bundled: bool = True) -> None:
+                 include_bundled: bool = True, max_parameters: int | None = MAX_MODEL_PARAMETERS) -> None:
         self.entries: dict[str, ModelEntry] = {}
+        self.max_parameters = max_parameters
+        self._hub_paths: dict[tuple[str, str | None], str] = {}  # resolved Hub snapshots (one download per repo)
+        self._hub_lock = threading.Lock()
         if include_bundled:
             for name in list_bundled():
                 task = model_task(BUNDLED_DIR / name)
                 if task:
-                    self.entries[name] = ModelEntry(name, name, task, True)
+                    # The full path, so a folder named like a bundled model in the working directory is never used.
+                    self.entries[name] = ModelEntry(name, str(BUNDLED_DIR / name), task, True)
         for name, folder in (models or {}).items():
             task = model_task(folder)
             if task is None:
@@ -127,8 +139,9 @@ class ModelRegistry:
         if not name:
             default = self.default(task)
             if default is None:
-                raise ModelChoiceError(f"No {title} model is available: none is bundled with this installation. "
-                                       "Type a Hub repo id (user/name) of a trained model into the model box.")
+                hint = (" Type a Hub repo id (user/name) of a trained model into the model box." if self.allow_hub
+                        else "")
+                raise ModelChoiceError(f"No {title} model is available: none is bundled with this installation.{hint}")
             name = default
         entry = self.entries.get(name)
         if entry is not None:
@@ -158,15 +171,26 @@ class ModelRegistry:
                                    "was started with (app.py --model-root DIR); use a listed model or a Hub repo id")
         return str(resolved)
 
-    @staticmethod
-    def _snapshot(repo: str, revision: str | None) -> str:
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    def _snapshot(self, repo: str, revision: str | None) -> str:
+        from fashion_gans.models.hub import ModelFileError
 
+        key = (repo, revision)
+        with self._hub_lock:
+            if key in self._hub_paths:
+                return self._hub_paths[key]
         offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
         try:
-            return snapshot_download(repo, revision=revision, local_files_only=offline, allow_patterns=_HUB_PATTERNS)
-        except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
+            path = str(resolve_source(repo, revision=revision, local_files_only=offline,
+                                      max_parameters=self.max_parameters))
+        except ModelFileError as exc:
+            if "parameters is more than" in str(exc):
+                raise ModelChoiceError(str(exc)) from exc
             hint = " (the demo runs offline: only models already in the Hub cache can be used)" if offline else ""
+            cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else "ModelFileError"
             raise ModelChoiceError(f"Hub model {repo}@{revision or 'main'} cannot be found or downloaded{hint}: "
-                                   f"{type(exc).__name__}") from exc
+                                   f"{cause}") from exc
+        with self._hub_lock:
+            if len(self._hub_paths) >= 256:
+                self._hub_paths.pop(next(iter(self._hub_paths)))
+            self._hub_paths[key] = path
+        return path

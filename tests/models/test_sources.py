@@ -93,6 +93,54 @@ def test_offline_hub_repo_and_file_stand_in(tmp_path, monkeypatch):
     with pytest.raises(ModelFileError, match=r"owner/missing@main: cannot be found"):
         load_networks("owner/missing")
     assert _same(load_networks(f"file:{tmp_path / 'repo'}").networks["gen_ba"], nets["gen_ba"])
+    # A size cap is checked on the configs alone: a repo whose weights are not even there is refused by its size.
+    total = sum(p.numel() for k in ("gen_ab", "gen_ba", "disc_a") for p in nets[k].parameters())
+    for weights in (cache / "snapshots" / commit).glob("final/*/model.safetensors"):
+        weights.unlink()
+    with pytest.raises(ModelFileError, match=f"owner/style: {total:,} parameters is more than"):
+        load_networks("owner/style", max_parameters=total - 1)
+
+
+def test_online_hub_weights_are_sized_before_download(tmp_path, monkeypatch):
+    import huggingface_hub
+    from huggingface_hub.hf_api import RepoFile
+
+    folder, nets = _style_folder(tmp_path / "repo")
+    downloads = []
+
+    def fake_snapshot(repo, allow_patterns, **kwargs):
+        downloads.append(allow_patterns)
+        return str(folder)
+
+    sizes = {"gen_ab/model.safetensors": 10_000, "gen_ba/model.safetensors": 10_000, "disc_a/model.safetensors": 0}
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot)
+    monkeypatch.setattr(huggingface_hub.HfApi, "get_paths_info", lambda self, repo, paths, revision=None: [
+        RepoFile(path=p, size=sizes[p], oid="x") for p in paths])
+    cap = sum(sources.count_parameters(folder).values())
+    assert load_networks("owner/style", local_files_only=False, max_parameters=cap).task == "style"
+    assert downloads == [sources._HUB_CONFIG_PATTERNS, sources.HUB_PATTERNS]  # configs first, then the weights
+    downloads.clear()
+    sizes["gen_ab/model.safetensors"] = 10 * 1024**3  # a small config next to a huge weight file
+    with pytest.raises(ModelFileError, match="weight files hold .* bytes, more than"):
+        load_networks("owner/style", local_files_only=False, max_parameters=cap)
+    assert downloads == [sources._HUB_CONFIG_PATTERNS]  # refused before the weights were downloaded
+
+
+def test_parameter_cap_and_hub_download_patterns(tmp_path):
+    from huggingface_hub.utils import filter_repo_objects
+
+    folder, nets = _style_folder(tmp_path / "style")
+    counts = sources.count_parameters(folder)  # built on the meta device: equals the real networks' sizes
+    assert counts == {k: sum(p.numel() for p in nets[k].parameters()) for k in ("disc_a", "gen_ab", "gen_ba")}
+    assert load_networks(folder, max_parameters=sum(counts.values())).task == "style"
+    with pytest.raises(ModelFileError, match=f"{sum(counts.values()):,} parameters is more than"):
+        load_networks(folder, max_parameters=sum(counts.values()) - 1)
+    repo = ["README.md", "bundle.json", "gen_ab/config.json", "gen_ab/model.safetensors", "final/g/config.json",
+            "final/g/model.safetensors", "pytorch_model.bin", "big.safetensors", "data/train.json", "x.md",
+            "checkpoints/step-1/state.pt", "gen_ab/optimizer.pt", "gen_ab/notes.md"]
+    kept = set(filter_repo_objects(repo, allow_patterns=sources.HUB_PATTERNS))
+    assert kept == {"README.md", "bundle.json", "gen_ab/config.json", "gen_ab/model.safetensors",
+                    "final/g/config.json", "final/g/model.safetensors"}
 
 
 def test_run_folder_and_checkpoint_export_what_the_trainer_exports(tmp_path):

@@ -132,3 +132,34 @@ def test_arrays_in_common_layouts():
         load_input_image(np.zeros((5, 5, 7)))
     with pytest.raises(ImageInputError, match="expected an image"):
         load_input_image(12345)
+
+
+def test_png_transparent_colour_is_put_on_white():
+    for mode, key, colour in (("L", 0, 200), ("RGB", (0, 0, 0), (200, 10, 10))):
+        img = Image.new(mode, (4, 4), key)  # all transparent (tRNS) but one pixel
+        img.putpixel((0, 0), colour)
+        buf = io.BytesIO()
+        img.save(buf, format="PNG", transparency=key)
+        out = np.asarray(load_input_image(buf.getvalue()).convert("RGB"))
+        assert (out[0, 1:] == 255).all() and (out[1:] == 255).all(), mode  # the transparent colour -> white
+        assert tuple(out[0, 0]) == ((colour,) * 3 if mode == "L" else colour)
+
+
+def test_16_bit_samples_scale_by_full_range_not_by_the_image():
+    dark = Image.fromarray(np.full((8, 8), 200, np.uint16))  # a 16-bit image that is nearly black
+    assert dark.mode.startswith("I;16")
+    assert np.asarray(load_input_image(dark)).max() == 1  # 200 / 65535 * 255, not 200 / 255 * 255
+    assert np.asarray(load_input_image(Image.fromarray(np.full((8, 8), 65535, np.uint16)))).min() == 255
+
+
+def test_large_16_bit_and_alpha_images_do_not_convert_at_full_size():
+    import tracemalloc
+
+    for img in (Image.new("I;16", (4000, 4000), 30000), Image.new("F", (4000, 3000), 0.5)):
+        tracemalloc.start()
+        out = load_input_image(img)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        expected = 117 if img.mode != "F" else 128  # 30000 / 65535 and 0.5 of full scale
+        assert max(out.size) == WORKING_SIDE and abs(int(np.asarray(out).mean()) - expected) <= 1
+        assert peak < 32e6, f"{img.mode}: {peak / 1e6:.0f} MB of numpy temporaries"  # full size: 64-192 MB

@@ -58,6 +58,41 @@ def test_models_are_loaded_once_per_source_and_device(tiny):
     assert not a.generator.training and not any(p.requires_grad for p in a.generator.parameters())
 
 
+def test_model_cache_is_lru_loads_once_and_caps_sizes(tiny, monkeypatch):
+    import threading
+
+    from fashion_gans.models import ModelFileError
+    from fashion_gans.pipelines import base
+
+    base.clear_model_cache()
+    calls = []
+    real = base.load_networks
+
+    def slow_load(*args, **kwargs):
+        calls.append(args[0])
+        threading.Event().wait(0.2)  # concurrent requests arrive while the model is loading
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(base, "load_networks", slow_load)
+    monkeypatch.setattr(base, "_CACHE_SIZE", 2)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(base.cached_networks(tiny["tiny-pose"], torch.device("cpu"))))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and got[0] is got[1] is got[2]  # one load for three simultaneous requests
+    base.cached_networks(tiny["tiny-garment"], torch.device("cpu"))
+    base.cached_networks(tiny["tiny-pose"], torch.device("cpu"))  # used again: now the most recent
+    base.cached_networks(tiny["tiny-style"], torch.device("cpu"))  # evicts tiny-garment, the least recently used
+    base.cached_networks(tiny["tiny-pose"], torch.device("cpu"))
+    assert [str(c).rsplit("/", 1)[-1] for c in calls] == ["tiny-pose", "tiny-garment", "tiny-style"]
+    with pytest.raises(ModelFileError, match="parameters is more than"):
+        GarmentExtractionPipeline.from_pretrained(tiny["tiny-garment"], device="cpu", max_parameters=1000)
+    base.clear_model_cache()
+
+
 def test_a_model_of_another_tool_is_refused(tiny):
     with pytest.raises(PipelineError, match="'generation' model.*needs a 'pose' model"):
         PoseTransferPipeline.from_pretrained(tiny["tiny-generation"], device="cpu")
@@ -99,6 +134,34 @@ def test_pose_pipeline_outputs_and_target_dependence(tiny, world_render):
     for j in (3, 6):  # r_elbow, l_elbow
         x, y = np.round(target[j]).astype(int)
         assert sk[y, x].sum() > 0 and target[j, 1] < target[1, 1]
+
+
+def test_poses_edited_on_the_square_canvas_fit_a_non_square_model(tmp_path, world_render):
+    from fashion_gans.pipelines.pose import reframe_pose
+    from fashion_gans.ui.app import EDIT_CANVAS, DemoBackend, _pose_json
+    from fashion_gans.ui.registry import ModelRegistry
+
+    narrow = tmp_path / "narrow"
+    build_models(get_preset("pgpg_small").replace(image_size=(64, 44)))["generator"].save_pretrained(
+        narrow / "generator")
+    canvas, model = gallery_pose("walking", EDIT_CANVAS), gallery_pose("walking", (64, 44))
+    moved = reframe_pose(canvas, EDIT_CANVAS, (64, 44))
+    assert np.allclose(moved, model, atol=1e-4)  # the same body, drawn for the narrower frame
+    assert np.array_equal(reframe_pose(canvas, EDIT_CANVAS, EDIT_CANVAS), canvas)
+    backend = DemoBackend(ModelRegistry({"narrow": narrow}, include_bundled=False), device="cpu", temp_dir=tmp_path)
+    _, person = world_render
+    result = backend.transfer_pose(person.image, _pose_json(canvas), "narrow")
+    pipe = PoseTransferPipeline.from_pretrained(narrow, device="cpu")
+    direct, unmapped = pipe(person.image, model), pipe(person.image, canvas)
+
+    def gap(shown, made):
+        return float(np.abs(_arr(shown) - _arr(made.resize(shown.size, Image.NEAREST))).mean())
+
+    # The result, the target skeleton and the coarse output are those of the pose in the model's frame (an
+    # untrained generator barely reacts to the pose: the images differ little, but 100x more than the rounding).
+    for shown, made, wrong in zip(result, direct, unmapped):
+        assert gap(shown, made) < 0.01 and gap(shown, wrong) > 100 * gap(shown, made)
+    assert gap(result[1], unmapped.skeleton) > 1.0
 
 
 def test_pose_pipeline_rejects_empty_and_sparse_poses(tiny, world_render):
@@ -165,6 +228,12 @@ def test_one_channel_style_model_gets_fashion_mnist_like_input(tiny, world_rende
     assert float(x.max()) > 0.0
     kept = style.prepare(shoe, "shoe_to_bag", invert=False)
     assert float(kept[0, 0, 5:27, 5:27].mean()) > float(x[0, 0, 5:27, 5:27].mean())
+    for off in ("off", "false", "OFF", False):  # a string that means "no" does not invert
+        assert torch.equal(style.prepare(shoe, "shoe_to_bag", invert=off), kept)
+    for on in ("on", "true", True):
+        assert torch.equal(style.prepare(shoe, "shoe_to_bag", invert=on), x)
+    with pytest.raises(PipelineError, match="invert 'maybe'"):
+        style.prepare(shoe, "shoe_to_bag", invert="maybe")
     out = style(shoe, "shoe_to_bag")
     assert out.mode == "L" and out.size == (32, 32)
 

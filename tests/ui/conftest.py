@@ -46,9 +46,9 @@ def demo_server(tmp_path_factory) -> DemoServer:
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False",
                PYTHONUNBUFFERED="1", PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                GRADIO_TEMP_DIR=str(tmp / "gradio"), OMP_NUM_THREADS="1")
-    spec = ",".join(f"{name}={folder}" for name, folder in models.items())
+    specs = [arg for name, folder in models.items() for arg in ("--model", f"{name}={folder}")]
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), "--model", spec,
+        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), *specs,
                                  "--max-file-size", "10mb"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     started = time.monotonic()

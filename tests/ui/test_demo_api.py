@@ -165,7 +165,7 @@ def test_hostile_poses_and_parameters(client, hostile):
         client.predict(0, 1000, 0.7, "tiny-generation", api_name="/generate")
     with pytest.raises(AppError, match="-5 is less than minimum"):
         client.predict(-5, 2, 0.7, "tiny-generation", api_name="/generate")
-    with pytest.raises(AppError, match="crossover layer: must be in 0..8"):  # the tiny model has 8 styles
+    with pytest.raises(AppError, match=r"crossover layer: must be in 1..7 for this model \(8 style layers\)"):
         client.predict(1, 2, 12, 0.7, "tiny-generation", api_name="/style_mix")
     with pytest.raises(AppError, match="'exe' .* is not in the list of choices"):
         client.predict(1, 2, 4, 0.7, "tiny-generation", "exe", api_name="/interpolate")
