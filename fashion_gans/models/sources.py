@@ -84,9 +84,12 @@ def resolve_source(source: str | os.PathLike, *, revision: str | None = None, ca
     fetched first and a repo with more parameters is refused before its weights are downloaded."""
     text = str(source)
     if text.startswith("file:"):  # a local folder standing in for a Hub repo (fashion_gans.training.hub_sync)
-        text = text[len("file:"):]
-        if text.startswith("//"):
-            text = text[2:]
+        from fashion_gans.training.config import TrainingError, hub_folder
+
+        try:
+            text = hub_folder(text)
+        except TrainingError as exc:
+            raise ModelFileError(f"{source}: {exc}") from exc
         if not Path(text).is_dir():
             raise ModelFileError(f"{source}: no such folder")
     if not text.strip():

@@ -93,6 +93,9 @@ def test_offline_hub_repo_and_file_stand_in(tmp_path, monkeypatch):
     with pytest.raises(ModelFileError, match=r"owner/missing@main: cannot be found"):
         load_networks("owner/missing")
     assert _same(load_networks(f"file:{tmp_path / 'repo'}").networks["gen_ba"], nets["gen_ba"])
+    assert _same(load_networks(f"file://{tmp_path / 'repo'}").networks["gen_ab"], nets["gen_ab"])  # file:///abs
+    with pytest.raises(ModelFileError, match="names host 'elsewhere'"):
+        load_networks("file://elsewhere/repo")
     # A size cap is checked on the configs alone: a repo whose weights are not even there is refused by its size.
     total = sum(p.numel() for k in ("gen_ab", "gen_ba", "disc_a") for p in nets[k].parameters())
     for weights in (cache / "snapshots" / commit).glob("final/*/model.safetensors"):
