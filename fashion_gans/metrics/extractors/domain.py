@@ -163,43 +163,54 @@ class DomainExtractor(FeatureExtractor):
     # ---- files -------------------------------------------------------------------------------------------
     def save_pretrained(self, directory: str | os.PathLike, meta: dict | None = None) -> Path:
         """Write ``model.safetensors`` and ``config.json`` atomically (temp file + rename each)."""
-        from safetensors.torch import save
-
-        from fashion_gans.data.io import atomic_path
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-        with atomic_path(directory / "model.safetensors") as tmp:
-            Path(tmp).write_bytes(save(state, metadata={"name": self.cfg.name}))
-        payload = {"model": self.cfg.to_dict(), **(meta if meta is not None else self.meta)}
-        with atomic_path(directory / "config.json") as tmp:
-            Path(tmp).write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
-        return directory
+        return save_net_folder(directory, self.net, self.cfg, meta if meta is not None else self.meta)
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike) -> "DomainExtractor":
-        from safetensors.torch import load_file
+        cfg, net, meta = load_net_folder(directory, DomainNetConfig.from_dict, DomainNet, "a domain extractor",
+                                         "scripts/train_extractors.py")
+        return cls(cfg, net, meta).requires_grad_(False).eval()
 
-        directory = Path(directory)
-        cfg_path, weights_path = directory / "config.json", directory / "model.safetensors"
-        for p in (cfg_path, weights_path):
-            if not p.is_file():
-                raise FileNotFoundError(f"{p}: missing (train it with scripts/train_extractors.py)")
-        try:
-            meta = json.loads(cfg_path.read_text())
-            cfg = DomainNetConfig.from_dict(meta.pop("model"))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{cfg_path}: not a domain extractor config ({exc})") from exc
-        net = DomainNet(cfg)
-        try:
-            net.load_state_dict(load_file(str(weights_path)))
-        except (RuntimeError, OSError) as exc:
-            raise ValueError(f"{weights_path}: weights do not match {cfg_path} ({exc})") from exc
-        ext = cls(cfg, net, meta)
-        for p in ext.parameters():
-            p.requires_grad_(False)
-        return ext.eval()
+
+def save_net_folder(directory: str | os.PathLike, net: nn.Module, cfg, meta: dict) -> Path:
+    """Write a shipped network folder: ``model.safetensors`` (``net``'s weights) and ``config.json``
+    (``{"model": cfg.to_dict(), **meta}``), each atomically (temp file + rename)."""
+    from safetensors.torch import save
+
+    from fashion_gans.data.io import atomic_path
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    with atomic_path(directory / "model.safetensors") as tmp:
+        Path(tmp).write_bytes(save(state, metadata={"name": cfg.name}))
+    payload = {"model": cfg.to_dict(), **meta}
+    with atomic_path(directory / "config.json") as tmp:
+        Path(tmp).write_text(json.dumps(payload, indent=2) + "\n")
+    return directory
+
+
+def load_net_folder(directory: str | os.PathLike, make_config, net_class, what: str, how: str):
+    """Read a folder written by :func:`save_net_folder`: ``(config, network with its weights, meta)``.
+    ``what`` names the kind of network and ``how`` the command that makes it, for the error messages."""
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    cfg_path, weights_path = directory / "config.json", directory / "model.safetensors"
+    for p in (cfg_path, weights_path):
+        if not p.is_file():
+            raise FileNotFoundError(f"{p}: missing (train it with {how})")
+    try:
+        meta = json.loads(cfg_path.read_text())
+        cfg = make_config(meta.pop("model"))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{cfg_path}: not {what} config ({exc})") from exc
+    net = net_class(cfg)
+    try:
+        net.load_state_dict(load_file(str(weights_path)))
+    except (RuntimeError, OSError) as exc:
+        raise ValueError(f"{weights_path}: weights do not match {cfg_path} ({exc})") from exc
+    return cfg, net, meta
 
 
 def load_domain_extractor(name: str, path: str | os.PathLike | None = None) -> DomainExtractor:

@@ -15,7 +15,6 @@ coordinates are predicted as fractions of width and height and mapped back to th
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from torch import nn
 
 from fashion_gans.metrics.features import check_uint8_images
 
-from .domain import ASSETS_DIR
+from .domain import ASSETS_DIR, load_net_folder, save_net_folder
 
 __all__ = ["KeypointNetConfig", "KeypointNet", "KeypointDetector", "load_keypoint_detector", "keypoint_error"]
 
@@ -131,44 +130,13 @@ class KeypointDetector(nn.Module):
     # ---- files -------------------------------------------------------------------------------------------
     def save_pretrained(self, directory: str | os.PathLike, meta: dict | None = None) -> Path:
         """Write ``model.safetensors`` and ``config.json`` atomically."""
-        from safetensors.torch import save
-
-        from fashion_gans.data.io import atomic_path
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-        with atomic_path(directory / "model.safetensors") as tmp:
-            Path(tmp).write_bytes(save(state, metadata={"name": self.cfg.name}))
-        payload = {"model": self.cfg.to_dict(), **(meta if meta is not None else self.meta)}
-        with atomic_path(directory / "config.json") as tmp:
-            Path(tmp).write_text(json.dumps(payload, indent=2) + "\n")
-        return directory
+        return save_net_folder(directory, self.net, self.cfg, meta if meta is not None else self.meta)
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike) -> "KeypointDetector":
-        from safetensors.torch import load_file
-
-        directory = Path(directory)
-        cfg_path, weights_path = directory / "config.json", directory / "model.safetensors"
-        for p in (cfg_path, weights_path):
-            if not p.is_file():
-                raise FileNotFoundError(f"{p}: missing (train it with scripts/train_extractors.py "
-                                        "--only synthetic-pose)")
-        try:
-            meta = json.loads(cfg_path.read_text())
-            cfg = KeypointNetConfig(**meta.pop("model"))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{cfg_path}: not a keypoint detector config ({exc})") from exc
-        net = KeypointNet(cfg)
-        try:
-            net.load_state_dict(load_file(str(weights_path)))
-        except (RuntimeError, OSError) as exc:
-            raise ValueError(f"{weights_path}: weights do not match {cfg_path} ({exc})") from exc
-        det = cls(cfg, net, meta)
-        for p in det.parameters():
-            p.requires_grad_(False)
-        return det.eval()
+        cfg, net, meta = load_net_folder(directory, lambda d: KeypointNetConfig(**d), KeypointNet,
+                                         "a keypoint detector", "scripts/train_extractors.py --only synthetic-pose")
+        return cls(cfg, net, meta).requires_grad_(False).eval()
 
 
 def load_keypoint_detector(path: str | os.PathLike | None = None) -> KeypointDetector:
