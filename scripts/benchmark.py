@@ -337,8 +337,364 @@ def run_train(args: argparse.Namespace) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# demo
+# ----------------------------------------------------------------------------------------------------------------
+
+_EXAMPLES = _REPO / "fashion_gans" / "assets" / "examples"
+#: The example images the demo benchmark sends (shipped in ``fashion_gans/assets/examples/``).
+DEMO_EXAMPLES = {"person": "persons/person_0_front.png", "scene": "scenes/scene_0_tshirt.png",
+                 "shoe": "shoes/shoe_0_pink.png", "bag": "bags/bag_0_pink.png",
+                 "reference": "references/reference_walking.png"}
+#: The bundled model each tool is measured with (the demo's default model of that tool).
+DEMO_MODELS = {"pose": "pose-synthetic", "garment": "garment-synthetic", "style": "style-synthetic",
+               "generation": "generation-synthetic"}
+DEMO_TOOLS = ("transfer_pose", "extract_garment", "match_style_shoe_to_bag", "match_style_bag_to_shoe",
+              "generate_1", "generate_8", "style_mix", "interpolate", "detect_pose")
+DEMO_TARGETS = {"median_ms_per_call": 300.0, "load_errors": 0, "memory_growth_percent": 10.0}
 
 
+def add_demo_parser(sub) -> None:
+    p = sub.add_parser("demo", help="Gradio demo latency per tool (HTTP and in-process) and a concurrent load run",
+                       description="Start `python app.py` as a subprocess, call every tool's named endpoint with "
+                                   "gradio_client on the shipped example images (warm-up calls, then --calls timed "
+                                   "calls each: median/p95 latency, client side, end to end), time the same work "
+                                   "through fashion_gans.pipelines in this process, then a load run: --clients "
+                                   "threads, each with its own client, sending --requests requests in total across "
+                                   "the tools (errors, latency, throughput, server RSS before/after).")
+    p.add_argument("--calls", type=int, default=50, help="timed calls per tool, HTTP and in-process (default 50)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed calls per tool first (default 3)")
+    p.add_argument("--clients", type=int, default=20, help="concurrent clients of the load run (default 20)")
+    p.add_argument("--requests", type=int, default=200, help="requests of the load run in total (default 200)")
+    p.add_argument("--tools", default=",".join(DEMO_TOOLS), help="comma-separated subset of the tools")
+    p.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
+    p.add_argument("--concurrency", type=int, default=None, help="passed to app.py --concurrency (default: app's)")
+    p.add_argument("--startup-timeout", type=float, default=180.0, help="seconds to wait for the server")
+    p.add_argument("--no-pipelines", action="store_true", help="skip the in-process pipeline timings")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/demo_cpu.json"), help="JSON result file")
+    p.set_defaults(func=run_demo)
+
+
+def _latency_summary(ms: list[float]) -> dict:
+    import numpy as np
+
+    if not ms:
+        return {"calls": 0, "median_ms": None, "p95_ms": None, "mean_ms": None, "min_ms": None, "max_ms": None}
+    a = np.asarray(ms, dtype=float)
+    return {"calls": len(ms), "median_ms": round(float(np.median(a)), 2),
+            "p95_ms": round(float(np.percentile(a, 95)), 2), "mean_ms": round(float(a.mean()), 2),
+            "min_ms": round(float(a.min()), 2), "max_ms": round(float(a.max()), 2)}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DemoServer:
+    """``python app.py`` in a subprocess; :meth:`stop` (also registered with ``atexit``) always ends it."""
+
+    def __init__(self, port: int, work: Path, concurrency: int | None = None) -> None:
+        import atexit
+        import subprocess
+
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}/"
+        self.log = work / "server.log"
+        env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False",
+                   PYTHONUNBUFFERED="1", GRADIO_TEMP_DIR=str(work / "gradio"),
+                   PYTHONPATH=os.pathsep.join(p for p in (str(_REPO), os.environ.get("PYTHONPATH", "")) if p))
+        cmd = [sys.executable, str(_REPO / "app.py"), "--port", str(port)]
+        if concurrency is not None:
+            cmd += ["--concurrency", str(concurrency)]
+        self.command = cmd
+        with open(self.log, "w") as out:
+            self.process = subprocess.Popen(cmd, cwd=_REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        atexit.register(self.stop)
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def wait_ready(self, timeout: float) -> float:
+        """Seconds until the page answers 200; raises RuntimeError when the server dies or times out."""
+        import urllib.request
+
+        started = time.monotonic()
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"app.py exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as resp:
+                    if resp.status == 200:
+                        return time.monotonic() - started
+            except OSError:
+                pass
+            if time.monotonic() - started > timeout:
+                raise RuntimeError(f"app.py did not serve within {timeout:.0f} s:\n{self.log_tail()}")
+            time.sleep(0.3)
+
+    def rss_mib(self) -> float:
+        """Resident memory of the server process and all its children, MiB."""
+        import psutil
+
+        proc = psutil.Process(self.process.pid)
+        total = proc.memory_info().rss
+        for child in proc.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:
+                pass
+        return round(total / 2 ** 20, 1)
+
+    def stop(self) -> None:
+        import subprocess
+
+        import psutil
+
+        if self.process.poll() is not None:
+            return
+        try:
+            children = psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.Error:
+            children = []
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        for child in children:
+            try:
+                child.kill()
+            except psutil.Error:
+                pass
+
+
+def _demo_http_calls(keypoints: str) -> dict[str, Callable]:
+    """Tool name -> ``fn(client, i)`` calling its named endpoint once (``i`` varies the seeds)."""
+    from gradio_client import handle_file
+
+    ex = {k: str(_EXAMPLES / v) for k, v in DEMO_EXAMPLES.items()}
+    m = DEMO_MODELS
+    return {
+        "transfer_pose": lambda c, i: c.predict(handle_file(ex["person"]), keypoints, m["pose"], "pad",
+                                                api_name="/transfer_pose"),
+        "extract_garment": lambda c, i: c.predict(handle_file(ex["scene"]), m["garment"], "pad",
+                                                  api_name="/extract_garment"),
+        "match_style_shoe_to_bag": lambda c, i: c.predict(handle_file(ex["shoe"]), "shoe → handbag", m["style"],
+                                                          "pad", "auto", api_name="/match_style"),
+        "match_style_bag_to_shoe": lambda c, i: c.predict(handle_file(ex["bag"]), "handbag → shoe", m["style"],
+                                                          "pad", "auto", api_name="/match_style"),
+        "generate_1": lambda c, i: c.predict(42 + i, 1, 0.7, m["generation"], api_name="/generate"),
+        "generate_8": lambda c, i: c.predict(42 + i, 8, 0.7, m["generation"], api_name="/generate"),
+        "style_mix": lambda c, i: c.predict(1 + i, 2 + i, 2, 0.7, m["generation"], api_name="/style_mix"),
+        "interpolate": lambda c, i: c.predict(1 + i, 2 + i, 16, 0.7, m["generation"], "gif",
+                                              api_name="/interpolate"),
+        "detect_pose": lambda c, i: c.predict(handle_file(ex["reference"]), True, api_name="/detect_pose"),
+    }
+
+
+def _demo_pipeline_calls() -> dict[str, Callable]:
+    """Tool name -> ``fn(i)`` doing the same model work through :mod:`fashion_gans.pipelines` (no server)."""
+    from fashion_gans.pipelines import (GarmentExtractionPipeline, GenerationPipeline, PoseTransferPipeline,
+                                        StyleMatchingPipeline, estimate_pose)
+    from fashion_gans.ui.app import EDIT_CANVAS
+
+    ex = {k: str(_EXAMPLES / v) for k, v in DEMO_EXAMPLES.items()}
+    pose = PoseTransferPipeline.from_pretrained(DEMO_MODELS["pose"], device="cpu")
+    garment = GarmentExtractionPipeline.from_pretrained(DEMO_MODELS["garment"], device="cpu")
+    style = StyleMatchingPipeline.from_pretrained(DEMO_MODELS["style"], device="cpu")
+    gen = GenerationPipeline.from_pretrained(DEMO_MODELS["generation"], device="cpu")
+    return {
+        "transfer_pose": lambda i: pose(ex["person"], "walking"),
+        "extract_garment": lambda i: garment(ex["scene"]),
+        "match_style_shoe_to_bag": lambda i: style(ex["shoe"], "shoe_to_bag"),
+        "match_style_bag_to_shoe": lambda i: style(ex["bag"], "bag_to_shoe"),
+        "generate_1": lambda i: gen(42 + i, 1, psi=0.7),
+        "generate_8": lambda i: gen(42 + i, 8, psi=0.7),
+        "style_mix": lambda i: gen.style_mix(1 + i, 2 + i, 2, psi=0.7),
+        "interpolate": lambda i: gen.interpolate(1 + i, 2 + i, 16, psi=0.7),
+        "detect_pose": lambda i: estimate_pose(ex["reference"], frame=EDIT_CANVAS),
+    }
+
+
+def _time_calls(fn: Callable[[int], object], calls: int, warmup: int) -> list[float]:
+    for i in range(warmup):
+        fn(i)
+    out = []
+    for i in range(calls):
+        t0 = time.perf_counter()
+        fn(warmup + i)
+        out.append((time.perf_counter() - t0) * 1000.0)
+    return out
+
+
+def _load_run(url: str, calls: dict[str, Callable], tools: list[str], clients: int, requests: int,
+              downloads: Path) -> dict:
+    """``clients`` threads, each with its own client, take request numbers 0..requests-1 from a shared counter;
+    request ``k`` calls tool ``k % len(tools)``."""
+    import itertools
+    import threading
+
+    from gradio_client import Client
+
+    counter = itertools.count()
+    lock = threading.Lock()
+    latencies: dict[str, list[float]] = {t: [] for t in tools}
+    errors: list[str] = []
+    connected = [Client(url, verbose=False, download_files=str(downloads), analytics_enabled=False)
+                 for _ in range(clients)]
+    start = threading.Barrier(clients + 1)
+
+    def worker(client) -> None:
+        start.wait()
+        while True:
+            with lock:
+                k = next(counter)
+            if k >= requests:
+                return
+            tool = tools[k % len(tools)]
+            t0 = time.perf_counter()
+            try:
+                calls[tool](client, 1000 + k)
+            except Exception as exc:  # noqa: BLE001 - counted and reported, the run goes on
+                with lock:
+                    errors.append(f"{tool}: {type(exc).__name__}: {str(exc)[:200]}")
+                continue
+            ms = (time.perf_counter() - t0) * 1000.0
+            with lock:
+                latencies[tool].append(ms)
+
+    threads = [threading.Thread(target=worker, args=(c,), daemon=True) for c in connected]
+    for t in threads:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    for c in connected:
+        try:
+            c.close()
+        except Exception:  # noqa: BLE001 - closing is best effort
+            pass
+    every = [ms for v in latencies.values() for ms in v]
+    return {"clients": clients, "requests": requests, "completed": len(every), "errors": len(errors),
+            "error_messages": errors[:10], "wall_seconds": round(wall, 2),
+            "throughput_requests_per_second": round(len(every) / wall, 2) if wall > 0 else None,
+            "latency": _latency_summary(every),
+            "per_tool": {t: _latency_summary(v) for t, v in latencies.items()}}
+
+
+def run_demo(args: argparse.Namespace) -> dict:
+    import tempfile
+
+    import torch
+
+    if args.calls < 1 or args.warmup < 0 or args.clients < 1 or args.requests < 0:
+        raise SystemExit("--calls and --clients must be >= 1, --warmup and --requests >= 0")
+    tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    unknown = sorted(set(tools) - set(DEMO_TOOLS))
+    if unknown or not tools:
+        raise SystemExit(f"--tools: unknown {unknown or tools}; choose from {', '.join(DEMO_TOOLS)}")
+    missing = [str(_EXAMPLES / f) for f in DEMO_EXAMPLES.values() if not (_EXAMPLES / f).is_file()]
+    if missing:
+        raise SystemExit(f"example images missing: {missing}")
+    machine = machine_info()
+    command = "python scripts/benchmark.py " + " ".join(sys.argv[1:]) if sys.argv[1:] else "benchmark.py demo"
+    from gradio_client import Client
+
+    with tempfile.TemporaryDirectory(prefix="fashion-gans-bench-demo-") as tmp:
+        work = Path(tmp)
+        server = DemoServer(args.port or _free_port(), work, args.concurrency)
+        try:
+            startup = server.wait_ready(args.startup_timeout)
+            rss_idle = server.rss_mib()
+            client = Client(server.url, verbose=False, download_files=str(work / "downloads"),
+                            analytics_enabled=False)
+            keypoints, _ = client.predict("walking", api_name="/gallery_pose")
+            http_calls = _demo_http_calls(keypoints)
+            http = {}
+            for tool in tools:
+                ms = _time_calls(lambda i, tool=tool: http_calls[tool](client, i), args.calls, args.warmup)
+                http[tool] = _latency_summary(ms)
+                print(f"http {tool}: median {http[tool]['median_ms']:.1f} ms, p95 {http[tool]['p95_ms']:.1f} ms",
+                      flush=True)
+            client.close()
+            rss_before = server.rss_mib()
+            load = None
+            if args.requests:
+                load = _load_run(server.url, http_calls, tools, args.clients, args.requests, work / "downloads")
+                print(f"load: {load['completed']}/{args.requests} ok, {load['errors']} errors, "
+                      f"{load['throughput_requests_per_second']} req/s", flush=True)
+            rss_after = server.rss_mib()
+        except Exception as exc:
+            raise SystemExit(f"demo benchmark failed: {type(exc).__name__}: {exc}\nserver log:\n"
+                             f"{server.log_tail()}") from exc
+        finally:
+            server.stop()
+
+    pipelines = {}
+    if not args.no_pipelines:
+        pipe_calls = _demo_pipeline_calls()
+        for tool in tools:
+            pipelines[tool] = _latency_summary(_time_calls(pipe_calls[tool], args.calls, args.warmup))
+            print(f"pipeline {tool}: median {pipelines[tool]['median_ms']:.1f} ms", flush=True)
+
+    per_tool = {}
+    for tool in tools:
+        row = {"http": http[tool]}
+        if tool in pipelines:
+            row["pipeline"] = pipelines[tool]
+            row["http_overhead_median_ms"] = round(http[tool]["median_ms"] - pipelines[tool]["median_ms"], 2)
+        per_tool[tool] = row
+    growth = round(100.0 * (rss_after - rss_before) / rss_before, 2) if rss_before else None
+    slow = [t for t in tools if http[t]["median_ms"] >= DEMO_TARGETS["median_ms_per_call"]]
+    targets = {
+        "median_under_ms": {"target": DEMO_TARGETS["median_ms_per_call"], "passed": not slow,
+                            "tools_over": slow},
+        "zero_errors": {"target": 0, "errors": load["errors"] if load else None,
+                        "passed": (load["errors"] == 0) if load else None},
+        "memory_growth_under_percent": {"target": DEMO_TARGETS["memory_growth_percent"], "growth_percent": growth,
+                                        "passed": (growth < DEMO_TARGETS["memory_growth_percent"]) if load else None},
+    }
+    import gradio
+    import gradio_client
+
+    result = {
+        "benchmark": "demo",
+        "description": ("Gradio demo (python app.py, bundled models) on this machine: per tool, latency of "
+                        "gradio_client calls of its named endpoint measured client side end to end (upload, queue, "
+                        "model, result encoding and download) against the same model work called in-process "
+                        "through fashion_gans.pipelines; then a load run of concurrent clients (one "
+                        "gradio_client.Client per thread) with the server's RSS (process + children) before and "
+                        "after."),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "machine": machine,
+        "versions": {**versions(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+                     "gradio": gradio.__version__, "gradio_client": gradio_client.__version__},
+        "config": {"calls": args.calls, "warmup": args.warmup, "clients": args.clients, "requests": args.requests,
+                   "tools": tools, "models": DEMO_MODELS, "examples": DEMO_EXAMPLES,
+                   "server_command": " ".join(["python", "app.py"] + server.command[2:]),
+                   "server_concurrency": args.concurrency if args.concurrency is not None else "app default"},
+        "server_startup_seconds": round(startup, 2),
+        "per_tool": per_tool,
+        "load": load,
+        "memory": {"rss_idle_mib": rss_idle, "rss_before_load_mib": rss_before, "rss_after_load_mib": rss_after,
+                   "growth_percent": growth, "kind": "RSS of the server process and its children (psutil)"},
+        "targets": targets,
+        "all_targets_passed": all(t["passed"] for t in targets.values() if t["passed"] is not None),
+    }
+    write_json(result, args.out)
+    print(f"demo -> {args.out}; targets: " + ", ".join(f"{k} {'pass' if v['passed'] else 'FAIL'}"
+                                                        for k, v in targets.items() if v["passed"] is not None))
+    return result
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -464,6 +820,7 @@ def run_eval(args: argparse.Namespace) -> dict:
 BENCHMARKS: dict[str, Callable] = {
     "synthetic": add_synthetic_parser,
     "train": add_train_parser,
+    "demo": add_demo_parser,
     "eval": add_eval_parser,
 }
 
