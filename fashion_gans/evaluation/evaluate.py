@@ -502,6 +502,10 @@ def evaluate_model(source: str | os.PathLike | None, data: str | os.PathLike, *,
     if kind == "fashion-mnist" and tuple(spec["image_size"]) != (32, 32):
         raise EvaluationError(f"Fashion-MNIST is served at 32x32; the model works at {spec['image_size']}")
     needs_train = baseline in ("mean", "nearest") or (baseline == "copy" and task == "generation")
+    if baseline == "copy" and task == "generation":
+        # The "memorising generator" returns distinct training images: cycling through fewer than ``count`` would
+        # repeat samples and shrink the precision/recall neighbourhoods.
+        train_count = max(int(train_count), int(count))
     if data_options is None and source is not None and baseline is None:
         data_options = run_data_options(source)
     ev = load_eval_data(task, data, split=split, count=count, train_count=train_count if needs_train else 0,

@@ -1,0 +1,573 @@
+#!/usr/bin/env python3
+"""Regenerate ``RESULTS.md``: every bundled model scored on held-out data next to the ``copy`` / ``mean`` /
+``nearest`` baselines, the thesis' own numbers (a different dataset and protocol) and the project's quality bars.
+
+    python scripts/make_results.py                                   # every bundle -> RESULTS.md + results/
+    python scripts/make_results.py --only pose-synthetic --count 64  # one bundle, fewer samples
+    python scripts/make_results.py --count 256 --fmnist-count 2000 --out /tmp/results
+
+Held-out data: the synthetic bundles trained on the synthetic world of their training seed (``train.seed`` in each
+``bundle.json``, 0); they are scored on the ``test`` split of a world of another seed (``--world-seed``), so every
+person, product and shoe/handbag style is unseen. The world is rendered once into ``--world`` (default
+``runs/results/world-seed<S>-<options hash>``) with enough items for ``--count`` held-out samples per task. The
+Fashion-MNIST bundles are scored on the official test split (``--fmnist-count`` samples).
+
+Every number comes from :func:`fashion_gans.evaluation.evaluate_model` (model and baselines on the same samples).
+Written, each atomically: ``OUT/results/<bundle>.json`` (the model's and the baselines' full evaluations),
+``OUT/results/<bundle>.png`` (sample grid: inputs | outputs | targets), ``OUT/results/summary.json`` (everything,
+plus the quality bars, the command, date, machine and counts) and ``OUT/RESULTS.md``, rendered from the summary.
+With ``--only`` the page covers the chosen bundles only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import platform
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_REPO = Path(__file__).resolve().parent.parent
+if str(_REPO) not in sys.path:
+    sys.path.insert(0, str(_REPO))
+
+BASELINE_NAMES = ("copy", "mean", "nearest")
+DEFAULT_WORLD_SEED = 9731
+GRID_ROWS = 8
+
+#: The thesis' final tables (test column where there is one), from ``thesis-spec.md`` §4.3 "Final result tables".
+#: DeepFashion In-shop / LookBook / handbags2shoes / DeepFashion FISB at 10,000 samples with ImageNet Inception v3
+#: features: a different dataset and protocol than this page's measurements, shown for orientation only.
+THESIS = {
+    "pose": {"table": "Table 8 (PoseGAN^GT, test)", "model": "PoseGAN^GT", "dataset": "DeepFashion In-shop",
+             "values": {"fid": 26.50, "is": 2.96, "ssim": 0.769, "precision": 0.835, "recall": 0.864, "f1": 0.849}},
+    "garment": {"table": "Table 11 (PixelDTGAN^GT, test)", "model": "PixelDTGAN^GT", "dataset": "LookBook",
+                "values": {"fid": 36.04, "is": 4.04, "ssim": 0.381, "precision": 0.781, "recall": 0.814,
+                           "f1": 0.798}},
+    "style": {"table": "Table 14 (CycleGAN^GT, test)", "model": "CycleGAN^GT", "dataset": "handbags2shoes",
+              "values": {"fid": 66.06, "is": 4.42, "ssim": 0.353, "precision": 0.607, "recall": 0.918, "f1": 0.730}},
+    "generation": {"table": "Table 17 (StyleGAN^GT, test)", "model": "StyleGAN^GT", "dataset": "DeepFashion FISB",
+                   "values": {"fid": 33.01, "is": 2.987, "ssim": 0.561, "precision": 0.779, "recall": 0.824,
+                              "f1": 0.801}},
+}
+THESIS_SOURCE = "thesis-spec.md §4.3 (Final result tables)"
+THESIS_COLUMNS = ("fid", "is", "ssim", "precision", "recall", "f1")
+
+
+@dataclass(frozen=True)
+class Bar:
+    """A quality bar: ``metric`` of the models of ``task`` on ``data`` (``synthetic`` / ``fashion-mnist``) must be
+    ``op`` (``>``, ``>=``, ``<``) ``threshold``; ``context`` metrics are quoted when it is missed."""
+
+    key: str
+    label: str
+    task: str
+    data: str
+    metric: str
+    op: str
+    threshold: float
+    percent: bool
+    context: tuple[str, ...] = ()
+
+    def passed(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        return {">": value > self.threshold, ">=": value >= self.threshold,
+                "<": value < self.threshold}[self.op]
+
+
+BARS = (
+    Bar("pose-ssim", "pose transfer: SSIM to the true target photo (thesis test SSIM 0.769)", "pose", "synthetic",
+        "ssim", ">", 0.769, False, ("l1",)),
+    Bar("pose-keypoints", "pose transfer: mean keypoint error / image height", "pose", "synthetic",
+        "keypoint_error", "<", 0.05, True, ("pck_0.05", "keypoint_error_floor")),
+    Bar("garment-colour", "garment extraction: garment colour kept on held-out people", "garment", "synthetic",
+        "colour_kept", ">=", 0.90, True, ("pattern_kept", "garment_kept", "garment_kept_floor")),
+    Bar("style-shoe2bag", "style matching shoes -> handbags: style (colour + pattern + domain) kept", "style",
+        "synthetic", "shoe2bag/style_match", ">=", 0.80, True,
+        ("shoe2bag/colour_match", "shoe2bag/pattern_match", "shoe2bag/domain_ok", "shoe2bag/style_match_floor")),
+    Bar("style-bag2shoe", "style matching handbags -> shoes: style (colour + pattern + domain) kept", "style",
+        "synthetic", "bag2shoe/style_match", ">=", 0.80, True,
+        ("bag2shoe/colour_match", "bag2shoe/pattern_match", "bag2shoe/domain_ok", "bag2shoe/style_match_floor")),
+    Bar("fmnist-precision", "Fashion-MNIST generation: precision (fmnist-classifier features)", "generation",
+        "fashion-mnist", "precision", ">", 0.6, False, ("recall", "diversity", "coverage_class", "fid")),
+    Bar("fmnist-recall", "Fashion-MNIST generation: recall (fmnist-classifier features)", "generation",
+        "fashion-mnist", "recall", ">", 0.6, False, ("precision", "diversity", "coverage_class", "fid")),
+)
+
+#: Table columns by (task, data kind): the metrics that answer the task's question first, then the distribution
+#: metrics. Style metrics are per direction.
+COLUMNS = {
+    ("pose", "synthetic"): ("ssim", "l1", "keypoint_error", "pck_0.05", "fid", "precision", "recall"),
+    ("garment", "synthetic"): ("ssim", "l1", "colour_kept", "pattern_kept", "garment_kept", "fid", "precision",
+                               "recall"),
+    ("style", "synthetic"): ("shoe2bag/style_match", "shoe2bag/colour_match", "shoe2bag/domain_ok",
+                             "bag2shoe/style_match", "bag2shoe/colour_match", "bag2shoe/domain_ok", "shoe2bag/fid",
+                             "bag2shoe/fid"),
+    ("style", "fashion-mnist"): ("shoe2bag/target_class_rate", "bag2shoe/target_class_rate", "shoe2bag/fid",
+                                 "bag2shoe/fid", "shoe2bag/diversity", "bag2shoe/diversity"),
+    ("generation", "synthetic"): ("fid", "kid", "precision", "recall", "diversity", "coverage_colour",
+                                  "coverage_kind"),
+    ("generation", "fashion-mnist"): ("fid", "kid", "precision", "recall", "diversity", "coverage_class"),
+}
+#: Reference rows drawn from the model's own evaluation: ``{row label: {reference metric: table column}}``.
+REFERENCES = {
+    "true target images (what the metric reads on the truth)": {
+        "keypoint_error_floor": "keypoint_error", "garment_kept_floor": "garment_kept",
+        "shoe2bag/style_match_floor": "shoe2bag/style_match", "bag2shoe/style_match_floor": "bag2shoe/style_match"},
+    "constant mid-grey output (a collapsed translator)": {
+        "shoe2bag/target_class_rate_floor": "shoe2bag/target_class_rate",
+        "bag2shoe/target_class_rate_floor": "bag2shoe/target_class_rate"},
+}
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _write_text(path: Path, text: str) -> None:
+    from fashion_gans.data.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+
+
+def _repo_relative(data: Any) -> Any:
+    """``data`` with paths inside the repository written relative to it (the files are committed)."""
+    prefix = str(_REPO) + os.sep
+    if isinstance(data, dict):
+        return {k: _repo_relative(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_repo_relative(v) for v in data]
+    if isinstance(data, str) and prefix in data:
+        return data.replace(prefix, "")
+    return data
+
+
+def _write_json(path: Path, data: Any) -> None:
+    _write_text(path, json.dumps(_repo_relative(data), indent=2, allow_nan=True) + "\n")
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, core counts, platform and library versions of this machine."""
+    import torch
+
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu_model": cpu, "logical_cores": os.cpu_count(), "usable_cores": usable,
+            "platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "gpu": torch.cuda.is_available()}
+
+
+def world_options(count: int, seed: int) -> dict[str, Any]:
+    """:func:`fashion_gans.data.prepare.prepare_synthetic` options of a world whose ``test`` splits hold at least
+    ``count`` samples of every task (the In-shop split holds out 20% of the people, about 3.6 test pose pairs each;
+    LookBook, bags/shoes and FISB hold out about 10% of their items by index hash), at the bundles' resolutions."""
+    c = int(count)
+    return {"datasets": ["inshop", "lookbook", "bags_shoes", "fisb"], "identities": max(10, math.ceil(c / 2.5)),
+            "size": [64, 64], "seed": int(seed), "lookbook_products": max(12, math.ceil(c * 3)),
+            "lookbook_size": [64, 64], "fisb_count": max(60, math.ceil(c * 17)), "fisb_size": 32,
+            "bags": max(60, math.ceil(c * 13)), "shoes": max(60, math.ceil(c * 13)), "bags_shoes_size": 64}
+
+
+def ensure_world(root: Path, count: int, seed: int) -> Path:
+    """The held-out synthetic world in ``root``, rendered (atomically) when missing."""
+    from fashion_gans.data.prepare import prepare_synthetic
+
+    if root.is_dir():
+        return root
+    t0 = time.perf_counter()
+    print(f"rendering the held-out synthetic world (seed {seed}) into {root}", flush=True)
+    prepare_synthetic(root, **world_options(count, seed))
+    print(f"  rendered in {time.perf_counter() - t0:.0f} s", flush=True)
+    return root
+
+
+def _fmt(value: Any, percent: bool = False) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    if percent:
+        return f"{100 * value:.1f} %"
+    if abs(value) >= 100:
+        return f"{value:.1f}"
+    return f"{value:.3f}"
+
+
+def _values(evaluation: dict[str, Any]) -> dict[str, float]:
+    return {m["metric"]: m["value"] for m in evaluation.get("metrics", [])}
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+def data_kind(meta: dict[str, Any]) -> str:
+    """``synthetic`` or ``fashion-mnist``: what a bundle trained on (``data_source`` in its ``bundle.json``)."""
+    source = meta.get("data_source") or meta.get("train", {}).get("data")
+    if source in ("fashion-mnist", "fmnist"):
+        return "fashion-mnist"
+    if source == "synthetic":
+        return "synthetic"
+    raise SystemExit(f"bundle {meta.get('name')!r}: unknown data source {source!r} (synthetic or fashion-mnist)")
+
+
+def bundle_data(meta: dict[str, Any], world: Path | None) -> tuple[str, str]:
+    """``(data argument, data kind)`` of a bundle's held-out evaluation."""
+    kind = data_kind(meta)
+    if kind == "fashion-mnist":
+        return "fashion-mnist", kind
+    if world is None:
+        raise ValueError("a synthetic bundle needs the held-out world")
+    return str(world), kind
+
+
+def evaluate_bundle(name: str, world: Path | None, world_seed: int, count: int, fmnist_count: int,
+                    train_count: int) -> dict[str, Any]:
+    """The bundle's evaluation and the three baselines' on the same held-out samples."""
+    from fashion_gans.evaluation import EvaluationError, evaluate_model
+    from fashion_gans.models.sources import load_networks
+
+    loaded = load_networks(name)
+    meta = loaded.meta
+    data, kind = bundle_data(meta, world)
+    if kind == "synthetic" and int(meta.get("train", {}).get("seed", 0)) == int(world_seed):
+        raise SystemExit(f"{name}: trained on the synthetic world of seed {world_seed}; pick another --world-seed")
+    n = fmnist_count if kind == "fashion-mnist" else count
+    # The generation `copy` baseline cycles through the loaded training images: load at least as many as are
+    # scored, or repeated images would shrink the precision/recall neighbourhoods to zero.
+    train_count = max(int(train_count), n)
+    net = next(iter(loaded.networks.values()))
+    size = getattr(net.config, "resolution", None) or tuple(getattr(net.config, "image_size", (64, 64)))[0]
+    t0 = time.perf_counter()
+    model = evaluate_model(name, data, count=n, train_count=train_count)
+    entry: dict[str, Any] = {
+        "name": name, "task": loaded.task, "data_kind": kind, "data": data, "data_description": meta.get("data"),
+        "preset": meta.get("preset"), "steps": meta.get("steps"), "train_wall_seconds": meta.get("wall_seconds"),
+        "train_seed": meta.get("train", {}).get("seed"), "train_machine": meta.get("machine", {}),
+        "count_requested": n, "count": model.count,
+        "model": model.to_dict(), "baselines": {}, "baselines_skipped": {},
+    }
+    for b in BASELINE_NAMES:
+        try:
+            res = evaluate_model(None, data, task=loaded.task, baseline=b, count=n, image_size=int(size),
+                                 train_count=train_count)
+        except EvaluationError as exc:
+            entry["baselines_skipped"][b] = str(exc)
+            continue
+        entry["baselines"][b] = res.to_dict()
+    entry["seconds"] = round(time.perf_counter() - t0, 1)
+    return entry
+
+
+def _to_rgb(x):
+    return x.repeat(1, 3, 1, 1) if x.shape[1] == 1 else x[:, :3]
+
+
+def sample_grid(name: str, world: Path | None, path: Path, rows: int = GRID_ROWS) -> list[str]:
+    """A PNG of ``rows`` held-out samples (each row: inputs | output | target) at ``path``; returns the column
+    names. Style grids show shoes -> handbags rows, then handbags -> shoes rows; generation rows pair a generated
+    image with a held-out real one (not its target: generation has none)."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from fashion_gans.data.io import save_image, tensor_to_array
+    from fashion_gans.data.pose import draw_skeleton
+    from fashion_gans.evaluation import load_eval_data
+    from fashion_gans.evaluation.evaluate import _model_inputs, _run_model
+    from fashion_gans.models.sources import load_networks
+
+    loaded = load_networks(name)
+    data, _ = bundle_data(loaded.meta, world)
+    for net in loaded.networks.values():
+        net.eval()
+    ev = load_eval_data(loaded.task, data, count=rows, train_count=0, **_model_inputs(loaded.task, loaded.networks))
+    out = _run_model(loaded.task, loaded.networks, ev, rows, "cpu", seed=0)
+    blank = None
+    if loaded.task == "pose":
+        kp = ev.truth.get("target_keypoints")
+        h, w = ev.targets["target_image"].shape[-2:]
+        if kp is not None:
+            pose = torch.stack([torch.from_numpy(draw_skeleton(k.numpy(), (h, w)).astype(np.float32)).permute(2, 0, 1)
+                                / 127.5 - 1 for k in kp])
+        else:
+            pose = ev.inputs["target_pose"].amax(1, keepdim=True).clamp(0, 1) * 2 - 1
+        columns = ["source photo", "target pose", "output", "true target"]
+        cols = [ev.inputs["source_image"], pose, out["target_image"], ev.targets["target_image"]]
+    elif loaded.task == "garment":
+        columns = ["person photo", "output", "true product"]
+        cols = [ev.inputs["person_image"], out["product_image"], ev.targets["product_image"]]
+    elif loaded.task == "style":
+        half = max(1, rows // 2)
+        shoes, bags = ev.inputs["shoe"][:half], ev.inputs["bag"][:half]
+        blank = torch.ones_like(shoes[:1])
+        s_partner = ev.truth.get("shoe_partner")
+        b_partner = ev.truth.get("bag_partner")
+        s_t = s_partner[:half] if s_partner is not None and s_partner.shape[0] >= half else blank.expand_as(shoes)
+        b_t = b_partner[:half] if b_partner is not None and b_partner.shape[0] >= half else blank.expand_as(bags)
+        columns = ["input (shoes, then handbags)", "output",
+                   "real item of the same style" if s_partner is not None else "(no paired target)"]
+        cols = [torch.cat([shoes, bags]), torch.cat([out["bag"][:half], out["shoe"][:half]]), torch.cat([s_t, b_t])]
+    else:
+        columns = ["generated", "held-out real (unpaired)"]
+        cols = [out["image"], ev.targets["image"]]
+    n = min(c.shape[0] for c in cols)
+    side = max(64, max(int(c.shape[-1]) for c in cols))
+    cols = [F.interpolate(_to_rgb(c[:n].float()), size=(side, side), mode="nearest") for c in cols]
+    pad = 2
+    canvas = torch.ones(3, n * (side + pad) + pad, len(cols) * (side + pad) + pad)
+    for j, c in enumerate(cols):
+        for i in range(n):
+            y, x = pad + i * (side + pad), pad + j * (side + pad)
+            canvas[:, y:y + side, x:x + side] = c[i].clamp(-1, 1)
+    save_image(tensor_to_array(canvas), path)
+    return columns
+
+
+# ------------------------------------------------------------------------------------------------ quality bars
+def check_bars(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every bar that applies to an evaluated model: the measured value, PASS/MISS and, for a MISS, a one-line
+    reason built from the same evaluation (the context metrics, the best baseline, the training budget)."""
+    out = []
+    for bar in BARS:
+        for e in entries:
+            if bar.task != e["task"] or bar.data != e["data_kind"]:
+                continue
+            values = _values(e["model"])
+            value = values.get(bar.metric, float("nan"))
+            passed = bar.passed(value)
+            out.append({"bar": bar.key, "label": bar.label, "model": e["name"], "metric": bar.metric,
+                        "op": bar.op, "threshold": bar.threshold, "value": value, "percent": bar.percent,
+                        "samples": e["count"], "result": "PASS" if passed else "MISS",
+                        "why": "" if passed else miss_reason(bar, e, value)})
+    return out
+
+
+def _best_baseline(bar: Bar, entry: dict[str, Any]) -> tuple[str, float] | None:
+    best = None
+    higher = bar.op != "<"
+    for b, res in entry["baselines"].items():
+        v = _values(res).get(bar.metric)
+        if v is None or not math.isfinite(v):
+            continue
+        if best is None or (v > best[1] if higher else v < best[1]):
+            best = (b, v)
+    return best
+
+
+def _context_name(metric: str) -> str:
+    name = metric.rsplit("/", 1)[-1]
+    return f"{name.removesuffix('_floor')} of the true images" if name.endswith("_floor") else name
+
+
+def miss_reason(bar: Bar, entry: dict[str, Any], value: float) -> str:
+    """One line on why ``entry`` misses ``bar``, from its own numbers."""
+    values = _values(entry["model"])
+    name = bar.metric.rsplit("/", 1)[-1]
+    parts = [f"{name} {_fmt(value, bar.percent)} vs {bar.op} {_fmt(bar.threshold, bar.percent)}"]
+    ctx = [(m, values[m]) for m in bar.context if m in values]
+    if bar.task == "style":
+        parts_ctx = [(m, v) for m, v in ctx if not m.endswith("_floor")]
+        if parts_ctx:
+            weakest = min(parts_ctx, key=lambda mv: mv[1])
+            parts.append(f"weakest part: {weakest[0].rsplit('/', 1)[-1]} {_fmt(weakest[1], True)}")
+            ctx = [mv for mv in ctx if mv[0] != weakest[0]]
+    elif bar.task == "generation" and "precision" in values and "recall" in values:
+        p, r = values["precision"], values["recall"]
+        if r <= bar.threshold < p:
+            parts.append("the samples fall inside the real images' feature neighbourhoods but cover few of them "
+                         "(too little diversity)")
+        elif p <= bar.threshold:
+            parts.append("the samples fall outside the real images' feature neighbourhoods")
+    parts += [f"{_context_name(m)} {_fmt(v, _percent_metric(m))}" for m, v in ctx]
+    best = _best_baseline(bar, entry)
+    if best is not None:
+        parts.append(f"best baseline `{best[0]}` {_fmt(best[1], bar.percent)}")
+    if entry.get("steps"):
+        wall = entry.get("train_wall_seconds") or 0
+        cores = (entry.get("train_machine") or {}).get("logical_cores")
+        where = f"a {cores}-core CPU" if cores else "a CPU"
+        parts.append(f"model trained {entry['steps']} steps ({wall / 60:.0f} min on {where})")
+    return "; ".join(parts)
+
+
+# ------------------------------------------------------------------------------------------------ Markdown
+def _arrow(metric: str) -> str:
+    from fashion_gans.evaluation.evaluate import _higher_is_better
+
+    return {True: " ↑", False: " ↓", None: ""}[_higher_is_better(metric)]
+
+
+def _percent_metric(metric: str) -> bool:
+    name = metric.rsplit("/", 1)[-1].removesuffix("_floor")
+    return name.endswith(("_kept", "_match", "domain_ok", "pck_0.05", "target_class_rate")) or name.startswith(
+        "coverage") or name == "keypoint_error"
+
+
+def render_markdown(summary: dict[str, Any]) -> str:
+    """``RESULTS.md`` from the summary (every number on the page is read from it)."""
+    run = summary["run"]
+    seeds = ", ".join(sorted({str(e["train_seed"]) for e in summary["models"] if e["data_kind"] == "synthetic"}))
+    lines = ["# Results", "",
+             f"Generated by `{run['command']}` on {run['date']} ({run['machine']['cpu_model']}, "
+             f"{run['machine']['usable_cores']} usable cores, torch {run['machine']['torch']}, "
+             f"{run['seconds'] / 60:.1f} min). Do not edit by hand: rerun the command.", "",
+             f"Held-out data: the synthetic bundles trained on the synthetic world of seed {seeds or '—'} and are "
+             f"scored on the `test` split of the world of seed {run['world_seed']} (unseen people, "
+             "products and shoe/handbag styles; "
+             f"{run['count']} samples per task requested); the Fashion-MNIST bundles on the official test split "
+             f"({run['fmnist_count']} requested). Model and baselines are scored on the same samples with "
+             "`fashion_gans.evaluation.evaluate_model`; FID / KID / precision / recall use the domain extractor "
+             "(`synthetic-attributes` or `fmnist-classifier`), so they are comparable within a table only.", "",
+             "## Quality bars", "",
+             "| bar | model | measured | required | samples | result |", "|---|---|---:|---:|---:|:---:|"]
+    for b in summary["bars"]:
+        lines.append(f"| {b['label']} | `{b['model']}` | {_fmt(b['value'], b['percent'])} | {b['op']} "
+                     f"{_fmt(b['threshold'], b['percent'])} | {b['samples']} | **{b['result']}** |")
+    misses = [b for b in summary["bars"] if b["result"] == "MISS"]
+    passes = sum(b["result"] == "PASS" for b in summary["bars"])
+    lines += ["", f"{passes} of {len(summary['bars'])} bars met."]
+    if misses:
+        lines += ["", "Why each MISS:", ""] + [f"- `{b['bar']}` (`{b['model']}`): {b['why']}" for b in misses]
+    lines += ["", "## Models against the baselines", "",
+              "`copy`: the input returned unchanged (generation: training images, i.e. a memorising generator); "
+              "`mean`: the mean training target; `nearest`: the nearest training target (pixels, or attribute "
+              "features for synthetic garments and styles). ↑ higher is better, ↓ lower is better.", ""]
+    for e in summary["models"]:
+        cols = [c for c in COLUMNS.get((e["task"], e["data_kind"]), ()) if c in _values(e["model"])]
+        lines += [f"### `{e['name']}` ({e['task']}, {e['data_kind']})", "",
+                  f"{e['data_description']}. Preset `{e['preset']}`, {e['steps']} training steps. "
+                  f"{e['count']} held-out samples ({e['seconds']:.0f} s to score).", "",
+                  "| | " + " | ".join(f"{c}{_arrow(c)}" for c in cols) + " |",
+                  "|---|" + "---:|" * len(cols)]
+        rows = [(f"**{e['name']}**", e["model"])] + [(f"baseline `{b}`", r) for b, r in e["baselines"].items()]
+        for label, res in rows:
+            v = _values(res)
+            lines.append(f"| {label} | " + " | ".join(_fmt(v.get(c), _percent_metric(c)) for c in cols) + " |")
+        model_values = _values(e["model"])
+        for label, refs in REFERENCES.items():
+            by_col = {c: model_values[r] for r, c in refs.items() if r in model_values and c in cols}
+            if by_col:
+                lines.append(f"| {label} | " + " | ".join(
+                    _fmt(by_col[c], _percent_metric(c)) if c in by_col else "" for c in cols) + " |")
+        for b, reason in e["baselines_skipped"].items():
+            lines.append(f"\nBaseline `{b}` skipped: {reason}.")
+        lines += ["", f"![{e['name']} samples](results/{e['name']}.png)", "",
+                  f"Sample grid, columns: {' | '.join(e['grid_columns'])}.", ""]
+    lines += ["## The thesis' numbers (different dataset and protocol)", "",
+              f"From {THESIS_SOURCE}: real DeepFashion / LookBook / handbags2shoes photos at full resolution, "
+              "10,000 samples, ImageNet Inception v3 features (FID, IS, precision/recall) and channel-mean SSIM. The "
+              "rows \"this project\" repeat the bundled models' numbers from above (F1 = 2PR/(P+R); no IS: the "
+              "domain extractors are not ImageNet classifiers). "
+              "**Different dataset and protocol: not comparable** with the tables above (synthetic world and "
+              "Fashion-MNIST at 32-64 px, the sample counts below, domain extractors). Shown for orientation only.", "",
+              "| task | model (dataset) | source | FID ↓ | IS ↑ | SSIM ↑ | precision ↑ | recall ↑ | F1 ↑ |",
+              "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for task in sorted({e["task"] for e in summary["models"]}):
+        t = THESIS[task]
+        lines.append(f"| {task} | thesis: {t['model']} ({t['dataset']}) | {t['table']} | " + " | ".join(
+            f"{t['values'][k]:g}" for k in THESIS_COLUMNS) + " |")
+        for e in summary["models"]:
+            if e["task"] != task:
+                continue
+            for prefix in (("shoe2bag/", "bag2shoe/") if task == "style" else ("",)):
+                v = _values(e["model"])
+                p, r = v.get(prefix + "precision"), v.get(prefix + "recall")
+                ours = {"fid": v.get(prefix + "fid"), "ssim": v.get(prefix + "ssim"), "precision": p, "recall": r,
+                        "f1": 2 * p * r / (p + r) if p is not None and r is not None and p + r > 0 else None}
+                what = f"`{e['name']}`" + (f" {prefix.rstrip('/')}" if prefix else "")
+                lines.append(f"| {task} | this project: {what} ({e['data_kind']}, {e['count']} samples) | "
+                             "RESULTS above, domain extractor | " + " | ".join(
+                                 _fmt(ours.get(k)) for k in THESIS_COLUMNS) + " |")
+    lines += ["", "## Reproduce", "", "```bash", run["command"], "```", "",
+              f"Machine: {run['machine']['cpu_model']}, {run['machine']['logical_cores']} logical cores "
+              f"({run['machine']['usable_cores']} usable), {run['machine']['platform']}, Python "
+              f"{run['machine']['python']}, torch {run['machine']['torch']}, OMP_NUM_THREADS="
+              f"{run['machine']['omp_num_threads']}. Date {run['date']}. Counts: "
+              + ", ".join(f"`{e['name']}` {e['count']}" for e in summary["models"])
+              + ". Per-model evaluations (every metric, skipped metrics and notes): `results/<bundle>.json`; "
+              "everything on this page: `results/summary.json`.", ""]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--count", type=int, default=256, help="held-out samples per synthetic task (default 256)")
+    p.add_argument("--fmnist-count", type=int, default=2000,
+                   help="held-out Fashion-MNIST test samples (default 2000)")
+    p.add_argument("--only", nargs="+", default=None, metavar="BUNDLE", help="evaluate these bundles only")
+    p.add_argument("--out", type=Path, default=_REPO, help="folder of RESULTS.md and results/ (default: the repo)")
+    p.add_argument("--world", type=Path, default=None,
+                   help="held-out synthetic world folder (rendered when missing; default "
+                        "runs/results/world-seed<S>-<hash of the world options>)")
+    p.add_argument("--world-seed", type=int, default=DEFAULT_WORLD_SEED,
+                   help=f"seed of the held-out synthetic world (default {DEFAULT_WORLD_SEED}; must differ from "
+                        "the training seed)")
+    p.add_argument("--train-count", type=int, default=512,
+                   help="training targets loaded for the baselines (default 512, at least the sample count)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.count < 1 or args.fmnist_count < 1 or args.train_count < 1:
+        raise SystemExit("--count, --fmnist-count and --train-count must be >= 1")
+    from fashion_gans.models.sources import list_bundled, load_networks
+
+    bundled = list_bundled()
+    names = args.only or bundled
+    unknown = [n for n in names if n not in bundled]
+    if unknown:
+        raise SystemExit(f"unknown bundle(s) {unknown}; bundled: {', '.join(bundled)}")
+    t0 = time.perf_counter()
+    command = "python scripts/make_results.py" + "".join(f" {shlex.quote(a)}" for a in (
+        argv if argv is not None else sys.argv[1:]))
+    needs_world = any(data_kind(load_networks(n).meta) == "synthetic" for n in names)
+    world = None
+    if needs_world:
+        digest = hashlib.sha256(json.dumps(world_options(args.count, args.world_seed), sort_keys=True).encode())
+        world = args.world or _REPO / "runs" / "results" / f"world-seed{args.world_seed}-{digest.hexdigest()[:12]}"
+        world = ensure_world(world, args.count, args.world_seed)
+    out_dir = args.out / "results"
+    entries = []
+    for name in names:
+        print(f"[{name}] evaluating", flush=True)
+        entry = evaluate_bundle(name, world, args.world_seed, args.count, args.fmnist_count, args.train_count)
+        entry["grid_columns"] = sample_grid(name, world, out_dir / f"{name}.png")
+        _write_json(out_dir / f"{name}.json", entry)
+        print(f"[{name}] {entry['count']} samples in {entry['seconds']:.0f} s", flush=True)
+        entries.append(entry)
+    summary = {
+        "run": {"command": command, "date": _now(), "machine": machine_info(), "seconds": time.perf_counter() - t0,
+                "count": args.count, "fmnist_count": args.fmnist_count, "train_count": args.train_count,
+                "world_seed": args.world_seed, "world": str(world) if world else None,
+                "world_options": world_options(args.count, args.world_seed) if world else None},
+        "thesis": {"source": THESIS_SOURCE, "note": "different dataset and protocol", "tables": THESIS},
+        "models": entries,
+        "bars": check_bars(entries),
+    }
+    _write_json(out_dir / "summary.json", summary)
+    _write_text(args.out / "RESULTS.md", render_markdown(summary))
+    for b in summary["bars"]:
+        print(f"{b['result']}  {b['bar']} ({b['model']}): {_fmt(b['value'], b['percent'])} {b['op']} "
+              f"{_fmt(b['threshold'], b['percent'])}", flush=True)
+    print(f"wrote {args.out / 'RESULTS.md'} and {out_dir}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
