@@ -143,6 +143,30 @@ def _loss(heads: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]) -> to
     return total
 
 
+def _fit(net: torch.nn.Module, n: int, tc: TrainConfig, batch_loss, *, log, prefix: str, label: str) -> None:
+    """The extractors' one training loop: ``tc.epochs`` epochs over a seeded permutation of ``n`` samples in
+    batches of ``tc.batch_size``, AdamW with a one-cycle schedule; ``batch_loss(indices)`` gives each batch's loss."""
+    gen = torch.Generator().manual_seed(int(tc.seed))
+    opt = torch.optim.AdamW(net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    steps_per_epoch = math.ceil(n / tc.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tc.lr, total_steps=tc.epochs * steps_per_epoch,
+                                                pct_start=0.15)
+    for epoch in range(tc.epochs):
+        t0 = time.time()
+        order = torch.randperm(n, generator=gen)
+        running = 0.0
+        for b in range(steps_per_epoch):
+            loss = batch_loss(order[b * tc.batch_size:(b + 1) * tc.batch_size])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            running += float(loss.detach())
+        if log is not None:
+            log(f"{prefix} epoch {epoch + 1}/{tc.epochs} {label} {running / steps_per_epoch:.4f} "
+                f"({time.time() - t0:.0f}s)")
+
+
 def train_domain_net(cfg: DomainNetConfig, images: torch.Tensor, labels: dict[str, torch.Tensor],
                      tc: TrainConfig, log=print) -> DomainExtractor:
     """Train a fresh :class:`DomainExtractor` on uint8 ``images`` with per-head ``labels`` (summed cross
@@ -153,28 +177,9 @@ def train_domain_net(cfg: DomainNetConfig, images: torch.Tensor, labels: dict[st
     with deterministic(tc.seed, tc.threads):
         ext = DomainExtractor(cfg)
         ext.train()
-        gen = torch.Generator().manual_seed(int(tc.seed))
-        opt = torch.optim.AdamW(ext.net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-        steps_per_epoch = math.ceil(n / tc.batch_size)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tc.lr, total_steps=tc.epochs * steps_per_epoch,
-                                                    pct_start=0.15)
-        for epoch in range(tc.epochs):
-            t0 = time.time()
-            order = torch.randperm(n, generator=gen)
-            running = 0.0
-            for b in range(steps_per_epoch):
-                sel = order[b * tc.batch_size:(b + 1) * tc.batch_size]
-                x = ext.preprocess(images[sel])
-                _, heads = ext.net(x)
-                loss = _loss(heads, {k: v[sel] for k, v in labels.items()})
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                running += float(loss.detach())
-            if log is not None:
-                log(f"[{cfg.name}] epoch {epoch + 1}/{tc.epochs} loss {running / steps_per_epoch:.4f} "
-                    f"({time.time() - t0:.0f}s)")
+        _fit(ext.net, n, tc, lambda sel: _loss(ext.net(ext.preprocess(images[sel]))[1],
+                                               {k: v[sel] for k, v in labels.items()}),
+             log=log, prefix=f"[{cfg.name}]", label="loss")
         ext.eval()
         for p in ext.parameters():
             p.requires_grad_(False)
@@ -257,29 +262,14 @@ def train_keypoint_net(cfg, images: torch.Tensor, keypoints: torch.Tensor, tc: T
     with deterministic(tc.seed, tc.threads):
         det = KeypointDetector(cfg)
         det.train()
-        gen = torch.Generator().manual_seed(int(tc.seed))
-        opt = torch.optim.AdamW(det.net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-        steps_per_epoch = math.ceil(n / tc.batch_size)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tc.lr, total_steps=tc.epochs * steps_per_epoch,
-                                                    pct_start=0.15)
-        for epoch in range(tc.epochs):
-            t0 = time.time()
-            order = torch.randperm(n, generator=gen)
-            running = 0.0
-            for b in range(steps_per_epoch):
-                sel = order[b * tc.batch_size:(b + 1) * tc.batch_size]
-                _, pred = det.net(det.preprocess(images[sel]))
-                target = keypoints[sel]
-                visible = (target >= 0).all(-1, keepdim=True).float()
-                loss = ((pred - target).abs() * visible).sum() / visible.sum().clamp(min=1) / 2
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                running += float(loss.detach())
-            if log is not None:
-                log(f"[{cfg.name}] epoch {epoch + 1}/{tc.epochs} L1 {running / steps_per_epoch:.4f} "
-                    f"({time.time() - t0:.0f}s)")
+
+        def batch_loss(sel: torch.Tensor) -> torch.Tensor:
+            _, pred = det.net(det.preprocess(images[sel]))
+            target = keypoints[sel]
+            visible = (target >= 0).all(-1, keepdim=True).float()
+            return ((pred - target).abs() * visible).sum() / visible.sum().clamp(min=1) / 2
+
+        _fit(det.net, n, tc, batch_loss, log=log, prefix=f"[{cfg.name}]", label="L1")
         det.eval()
         for p in det.parameters():
             p.requires_grad_(False)
