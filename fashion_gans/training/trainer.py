@@ -827,26 +827,23 @@ class Trainer:
                 fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
             plt.close(fig)
 
-        losses = {k: v for (kind, k), v in series.items() if kind == "loss"}
-        if losses:
-            fig, ax = plt.subplots(figsize=(8, 4.5))
-            for name, points in sorted(losses.items()):
+        def plot_kind(kind: str, file: str, height: float, **axes) -> None:
+            """One figure with every series of ``kind`` (losses, learning rates), if there are any."""
+            named = {k: v for (knd, k), v in series.items() if knd == kind}
+            if not named:
+                return
+            fig, ax = plt.subplots(figsize=(8, height))
+            for name, points in sorted(named.items()):
                 steps = sorted(points)
                 ax.plot(steps, [points[s] for s in steps], label=name)
-            ax.set(xlabel="step", ylabel="loss", title=f"{self.config.task}: training losses")
+            ax.set(xlabel="step", **axes)
             ax.grid(alpha=0.3)
             ax.legend(fontsize="small")
-            save(fig, "losses.png")
-        lrs = {k: v for (kind, k), v in series.items() if kind == "lr"}
-        if lrs:
-            fig, ax = plt.subplots(figsize=(8, 3.5))
-            for name, points in sorted(lrs.items()):
-                steps = sorted(points)
-                ax.plot(steps, [points[s] for s in steps], label=name)
-            ax.set(xlabel="step", ylabel="learning rate", title=f"{self.config.task}: learning rates", yscale="log")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize="small")
-            save(fig, "lr.png")
+            save(fig, file)
+
+        plot_kind("loss", "losses.png", 4.5, ylabel="loss", title=f"{self.config.task}: training losses")
+        plot_kind("lr", "lr.png", 3.5, ylabel="learning rate", title=f"{self.config.task}: learning rates",
+                  yscale="log")
         for (kind, name), points in sorted(series.items()):
             if kind != "metric":
                 continue
