@@ -28,6 +28,10 @@ __all__ = [
     "PixelDTGANConfig",
     "CycleGANConfig",
     "StyleGANConfig",
+    "FaderConfig",
+    "IcGANConfig",
+    "SYNTHETIC_EDIT_ATTRIBUTES",
+    "FMNIST_EDIT_ATTRIBUTES",
     "config_from_dict",
     "get_preset",
     "list_presets",
@@ -302,8 +306,116 @@ class StyleGANConfig(ModelConfig):
         _check(0.0 <= self.w_avg_beta < 1.0, n, "w_avg_beta", "must be in [0, 1)")
 
 
+# ------------------------------------------------------------------------------------- attribute editing
+def _synthetic_edit_attributes() -> dict[str, list[str]]:
+    from fashion_gans.data.synthetic import GARMENT_COLOURS, GARMENT_KINDS, PATTERNS
+
+    return {"colour": list(GARMENT_COLOURS), "pattern": list(PATTERNS), "kind": list(GARMENT_KINDS)}
+
+
+def _fmnist_edit_attributes() -> dict[str, list[str]]:
+    from fashion_gans.data.fashion_mnist import CLASS_NAMES
+
+    return {"class": list(CLASS_NAMES)}
+
+
+#: What the synthetic world records of a product photo and the ``synthetic-attributes`` network reads back:
+#: the garment's main colour, its pattern and its kind (the attribute sliders of the synthetic presets).
+SYNTHETIC_EDIT_ATTRIBUTES: dict[str, list[str]] = _synthetic_edit_attributes()
+#: Fashion-MNIST: the class is the one attribute.
+FMNIST_EDIT_ATTRIBUTES: dict[str, list[str]] = _fmnist_edit_attributes()
+
+
+def _check_attributes(attributes: Any, n: str) -> None:
+    _check(isinstance(attributes, dict) and len(attributes) >= 1, n, "attributes",
+           "expected a non-empty mapping attribute name -> list of its values")
+    for name, values in attributes.items():
+        _check(isinstance(name, str) and bool(name), n, "attributes", f"attribute names must be strings, got {name!r}")
+        _check(isinstance(values, (list, tuple)) and len(values) >= 2 and len(set(values)) == len(values), n,
+               "attributes", f"attribute {name!r} needs at least 2 distinct values, got {values!r}")
+
+
+@dataclass
+class FaderConfig(ModelConfig):
+    """Fader Networks (Lample et al., NeurIPS 2017): an encoder-decoder whose latent code is made
+    attribute-free by a latent discriminator; the decoder takes the attributes as one-hot blocks (one block per
+    attribute, the code concatenated as constant maps to the input of every decoder layer), so attributes can
+    be dialled at decode time."""
+
+    family: ClassVar[str] = "fader"
+
+    image_size: int = 64
+    image_channels: int = 3
+    attributes: dict = dataclasses.field(default_factory=_synthetic_edit_attributes)
+    # Encoder: one stride-2 4x4 conv (+ BN + LeakyReLU 0.2) per entry; the decoder mirrors it.
+    enc_channels: tuple[int, ...] = (32, 64, 128, 256, 256)
+    # Latent discriminator: one conv on the latent map, then a hidden FC layer, dropout, one logit block per
+    # attribute (the paper: C512 + FC 512, dropout 0.3).
+    dis_hidden: int = 256
+    dis_dropout: float = 0.3
+
+    def validate(self) -> None:
+        n = type(self).__name__
+        _check(isinstance(self.image_size, int) and self.image_size >= 8, n, "image_size", "must be an int >= 8")
+        _check(self.image_channels in (1, 3), n, "image_channels", "must be 1 or 3")
+        _check_attributes(self.attributes, n)
+        _check(len(self.enc_channels) >= 1 and all(int(c) >= 1 for c in self.enc_channels), n, "enc_channels",
+               "needs at least one positive width")
+        _check(self.image_size % (2 ** len(self.enc_channels)) == 0, n, "enc_channels",
+               f"image_size {self.image_size} must be divisible by 2**{len(self.enc_channels)}")
+        _check(self.dis_hidden >= 1, n, "dis_hidden", "must be >= 1")
+        _check(0.0 <= self.dis_dropout < 1.0, n, "dis_dropout", "must be in [0, 1)")
+
+    @property
+    def code_size(self) -> int:
+        """Length of the attribute code: the sum of every attribute's number of values."""
+        return sum(len(v) for v in self.attributes.values())
+
+
+@dataclass
+class IcGANConfig(ModelConfig):
+    """IcGAN (Perarnau et al., "Invertible Conditional GANs for image editing", 2016): a conditional DCGAN
+    G(z, y) / D(x, y), plus two independent encoders E_z (image -> z) and E_y (image -> attributes) that invert
+    it (the paper's best "IND" configuration).  y enters G at its input (concatenated to z) and D at its
+    first layer (as constant maps), the placements the paper found best."""
+
+    family: ClassVar[str] = "icgan"
+
+    image_size: int = 64
+    image_channels: int = 3
+    attributes: dict = dataclasses.field(default_factory=_synthetic_edit_attributes)
+    z_dim: int = 64
+    # Generator: 4x4 start, one 2x upsampling (transposed conv + BN + ReLU) per entry after the first.
+    g_channels: tuple[int, ...] = (256, 128, 64, 32)
+    # Discriminator and both encoders: one stride-2 4x4 conv per entry.
+    d_channels: tuple[int, ...] = (32, 64, 128, 256)
+    e_channels: tuple[int, ...] = (32, 64, 128, 256)
+
+    def validate(self) -> None:
+        n = type(self).__name__
+        _check(isinstance(self.image_size, int) and self.image_size >= 8, n, "image_size", "must be an int >= 8")
+        _check(self.image_channels in (1, 3), n, "image_channels", "must be 1 or 3")
+        _check_attributes(self.attributes, n)
+        _check(self.z_dim >= 1, n, "z_dim", "must be >= 1")
+        _check(self.image_size == 4 * 2 ** len(self.g_channels), n, "g_channels",
+               f"{len(self.g_channels)} upsamplings from 4x4 give {4 * 2 ** len(self.g_channels)} px, "
+               f"not image_size {self.image_size}")
+        for name in ("g_channels", "d_channels", "e_channels"):
+            widths = getattr(self, name)
+            _check(len(widths) >= 1 and all(int(c) >= 1 for c in widths), n, name, "needs positive widths")
+        for name in ("d_channels", "e_channels"):
+            k = len(getattr(self, name))
+            _check(self.image_size % (2 ** k) == 0, n, name, f"image_size {self.image_size} must be divisible "
+                   f"by 2**{k}")
+
+    @property
+    def code_size(self) -> int:
+        """Length of the attribute code y: the sum of every attribute's number of values."""
+        return sum(len(v) for v in self.attributes.values())
+
+
 _FAMILIES: dict[str, type[ModelConfig]] = {
-    c.family: c for c in (PGPGConfig, PixelDTGANConfig, CycleGANConfig, StyleGANConfig)
+    c.family: c for c in (PGPGConfig, PixelDTGANConfig, CycleGANConfig, StyleGANConfig, FaderConfig, IcGANConfig)
 }
 
 
@@ -360,6 +472,14 @@ def _presets() -> dict[str, ModelConfig]:
             version=2, resolution=32, image_channels=1, z_dim=64, w_dim=64, mapping_layers=4,
             mapping_activation="lrelu", const_channels=64, channels=(64, 64, 48, 32), d_channels=(128, 64, 32, 16),
         ),
+        # ---- attribute editing (Fader Networks, IcGAN): synthetic product photos at 64 px (colour, pattern,
+        # kind) and Fashion-MNIST at 32 px (class)
+        "fader_synthetic": FaderConfig(),
+        "fader_fmnist": FaderConfig(image_size=32, image_channels=1, attributes=_fmnist_edit_attributes(),
+                                    enc_channels=(32, 64, 128, 256)),
+        "icgan_synthetic": IcGANConfig(),
+        "icgan_fmnist": IcGANConfig(image_size=32, image_channels=1, attributes=_fmnist_edit_attributes(),
+                                    g_channels=(256, 128, 64), d_channels=(32, 64, 128), e_channels=(32, 64, 128)),
     }
 
 
@@ -379,6 +499,10 @@ PRESET_DESCRIPTIONS: dict[str, str] = {
     "cyclegan_fmnist": "CycleGAN, small, for Fashion-MNIST shoes (sandals, sneakers, boots) <-> bags: 1 channel, 32x32",
     "stylegan_fmnist": "StyleGAN v1, small, for Fashion-MNIST: 1 channel, 32x32",
     "stylegan2_fmnist": "StyleGAN2, small, for Fashion-MNIST: 1 channel, 32x32",
+    "fader_synthetic": "Fader Network, small: synthetic product photos, 64x64, attributes colour/pattern/kind",
+    "fader_fmnist": "Fader Network, small: Fashion-MNIST, 1 channel, 32x32, attribute class",
+    "icgan_synthetic": "IcGAN (conditional DCGAN + encoders E_z, E_y), small: synthetic product photos, 64x64",
+    "icgan_fmnist": "IcGAN, small: Fashion-MNIST, 1 channel, 32x32, attribute class",
 }
 
 
