@@ -6,7 +6,13 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import os
+import sys
+
+#: glibc's ``mallopt`` parameter number of ``M_ARENA_MAX`` (malloc.h).
+_M_ARENA_MAX = -8
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,9 +42,29 @@ def model_args(specs: list[str]) -> dict[str, str]:
     return models
 
 
+def limit_malloc_arenas(arenas: int = 2) -> bool:
+    """Let glibc's malloc use at most ``arenas`` arenas; True when set (False off glibc, e.g. macOS or musl).
+
+    glibc gives threads that allocate at the same time arenas of their own, up to 8 per core, and keeps the memory
+    freed in each for later use there.  The server handles requests on a pool of worker threads (image decoding,
+    tensors, PNG encoding), so under concurrent load every arena grows to its own high-water mark and the resident
+    memory keeps creeping up with the number of threads that happened to run a request (``scripts/benchmark.py
+    demo --load-rounds 4``: +19% in the first load round and still +8% over three more at glibc's default; with two
+    arenas +7%, then +1.5%).  Must run before those threads start; ``MALLOC_ARENA_MAX`` in the environment takes precedence.
+    """
+    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_ARENA_MAX, int(arenas)))
+    except (OSError, AttributeError):  # not glibc
+        return False
+
+
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     args = parse_args(argv)
+    limit_malloc_arenas()
     from fashion_gans.ui.app import build_demo, launch_demo
 
     try:

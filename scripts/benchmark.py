@@ -16,7 +16,11 @@ bundled models: per tool, the latency of ``gradio_client`` calls of its named en
 called in-process through :mod:`fashion_gans.pipelines`, so the HTTP/queue overhead shows; then a load run of
 ``--clients`` threads (one ``gradio_client.Client`` each) sending ``--requests`` requests across the tools: errors,
 latency, throughput and the server's RSS (process + children) before and after. Targets: median under 300 ms per
-call, zero errors, memory growth under 10% (each reported as pass/fail).
+call, zero errors, memory growth under 10% (each reported as pass/fail). The RSS "before" is taken after the
+warm-up and timed calls, when every tool's model is loaded: loading is one-time, growth under load is not.
+``--load-rounds N`` repeats the load run N times on the same server; the first round is the headline, and
+``memory.later_rounds_growth_percent`` (RSS after the last round against after the first) shows whether memory
+keeps growing with the number of requests or levels off (a quiet-machine run: ``--load-rounds 3``).
 
     python scripts/benchmark.py eval --count 10000 --out benchmarks/eval_cpu.json
 
@@ -357,12 +361,14 @@ _EXAMPLES = _REPO / "fashion_gans" / "assets" / "examples"
 #: The example images the demo benchmark sends (shipped in ``fashion_gans/assets/examples/``).
 DEMO_EXAMPLES = {"person": "persons/person_0_front.png", "scene": "scenes/scene_0_tshirt.png",
                  "shoe": "shoes/shoe_0_pink.png", "bag": "bags/bag_0_pink.png",
-                 "reference": "references/reference_walking.png"}
+                 "reference": "references/reference_walking.png", "flat": "flats/flat_navy_stripes_shirt.png"}
 #: The bundled model each tool is measured with (the demo's default model of that tool).
 DEMO_MODELS = {"pose": "pose-synthetic", "garment": "garment-synthetic", "style": "style-synthetic",
-               "generation": "generation-synthetic"}
+               "generation": "generation-synthetic", "edit": "fader-synthetic"}
 DEMO_TOOLS = ("transfer_pose", "extract_garment", "match_style_shoe_to_bag", "match_style_bag_to_shoe",
-              "generate_1", "generate_8", "style_mix", "interpolate", "detect_pose")
+              "generate_1", "generate_8", "style_mix", "interpolate", "detect_pose", "edit_attributes")
+#: The edit the benchmark asks of the attribute editor (two attributes changed, one of them half-way).
+DEMO_EDIT = ({"colour": "red", "pattern": "checks"}, {"pattern": 0.5})
 DEMO_TARGETS = {"median_ms_per_call": 300.0, "load_errors": 0, "memory_growth_percent": 10.0}
 
 
@@ -512,13 +518,15 @@ def _demo_http_calls(keypoints: str) -> dict[str, Callable]:
         "interpolate": lambda c, i: c.predict(1 + i, 2 + i, 16, 0.7, m["generation"], "gif",
                                               api_name="/interpolate"),
         "detect_pose": lambda c, i: c.predict(handle_file(ex["reference"]), True, api_name="/detect_pose"),
+        "edit_attributes": lambda c, i: c.predict(handle_file(ex["flat"]), m["edit"], json.dumps(DEMO_EDIT[0]),
+                                                  json.dumps(DEMO_EDIT[1]), api_name="/edit_attributes"),
     }
 
 
 def _demo_pipeline_calls() -> dict[str, Callable]:
     """Tool name -> ``fn(i)`` doing the same model work through :mod:`fashion_gans.pipelines` (no server)."""
-    from fashion_gans.pipelines import (GarmentExtractionPipeline, GenerationPipeline, PoseTransferPipeline,
-                                        StyleMatchingPipeline, estimate_pose)
+    from fashion_gans.pipelines import (AttributeEditPipeline, GarmentExtractionPipeline, GenerationPipeline,
+                                        PoseTransferPipeline, StyleMatchingPipeline, estimate_pose)
     from fashion_gans.ui.app import EDIT_CANVAS
 
     ex = {k: str(_EXAMPLES / v) for k, v in DEMO_EXAMPLES.items()}
@@ -526,6 +534,7 @@ def _demo_pipeline_calls() -> dict[str, Callable]:
     garment = GarmentExtractionPipeline.from_pretrained(DEMO_MODELS["garment"], device="cpu")
     style = StyleMatchingPipeline.from_pretrained(DEMO_MODELS["style"], device="cpu")
     gen = GenerationPipeline.from_pretrained(DEMO_MODELS["generation"], device="cpu")
+    edit = AttributeEditPipeline.from_pretrained(DEMO_MODELS["edit"], device="cpu")
     return {
         "transfer_pose": lambda i: pose(ex["person"], "walking"),
         "extract_garment": lambda i: garment(ex["scene"]),
@@ -536,6 +545,7 @@ def _demo_pipeline_calls() -> dict[str, Callable]:
         "style_mix": lambda i: gen.style_mix(1 + i, 2 + i, 2, psi=0.7),
         "interpolate": lambda i: gen.interpolate(1 + i, 2 + i, 16, psi=0.7),
         "detect_pose": lambda i: estimate_pose(ex["reference"], frame=EDIT_CANVAS),
+        "edit_attributes": lambda i: edit(ex["flat"], *DEMO_EDIT),
     }
 
 
@@ -722,7 +732,12 @@ def run_demo(args: argparse.Namespace) -> dict:
                               for r in rounds[1:]],
         "memory": {"rss_idle_mib": rss_idle, "rss_before_load_mib": rss_before, "rss_after_load_mib": rss_after,
                    "rss_after_each_load_round_mib": [r["rss_after_mib"] for r in rounds],
-                   "growth_percent": growth, "kind": "RSS of the server process and its children (psutil)"},
+                   "growth_percent": growth,
+                   "later_rounds_growth_percent": (round(100.0 * (rounds[-1]["rss_after_mib"]
+                                                                  - rounds[0]["rss_after_mib"])
+                                                           / rounds[0]["rss_after_mib"], 2)
+                                                   if len(rounds) > 1 else None),
+                   "kind": "RSS of the server process and its children (psutil)"},
         "targets": targets,
         "all_targets_passed": all(t["passed"] for t in targets.values() if t["passed"] is not None),
     }

@@ -6,7 +6,11 @@
 * ``references/``: larger synthetic people whose pose BlazePose finds (pose-from-a-photo examples);
 * ``scenes/``: synthetic people in LookBook-style street scenes (garment-extraction inputs);
 * ``shoes/`` and ``bags/``: synthetic shoes and handbags (style-matching inputs);
-* ``fmnist/``: Fashion-MNIST test-split sneakers, sandals, ankle boots and bags (28 px, as in the data set).
+* ``fmnist/``: Fashion-MNIST test-split sneakers, sandals, ankle boots and bags (28 px, as in the data set);
+* ``flats/``: synthetic product photos ("flats") of several colours, patterns and kinds at 64 px, as the
+  attribute-editing models (Fader Networks, IcGAN) train on them; each is a design the attribute data set holds
+  out of training for seed 0 when one of its pattern colours is (the index records which);
+* ``fmnist_clothes/``: Fashion-MNIST test-split T-shirt, trouser and dress (inputs of class-editing models).
 
 Everything is deterministic (fixed seeds and indices) and small (well under 1 MB in all); files are written
 atomically.
@@ -36,6 +40,27 @@ SCENES = (0, 3, 4, 8)
 STYLES = (0, 1, 2, 5)
 #: Fashion-MNIST test-split classes: 5 sandal, 7 sneaker, 9 ankle boot; 8 bag.
 FMNIST_CLASSES = {"sandal": 5, "sneaker": 7, "ankle_boot": 9, "bag": 8}
+#: Attribute-editing examples: (kind, colour, pattern) of synthetic flats, spread over the attributes' values.
+FLATS = (("tshirt", "red", "solid"), ("shirt", "navy", "stripes"), ("dress", "green", "dots"),
+         ("sweater", "yellow", "checks"), ("trousers", "grey", "solid"), ("skirt", "pink", "stripes"))
+FLAT_SIZE = 64
+#: Fashion-MNIST test-split classes shown in the attribute-editing tab: 0 T-shirt/top, 1 trouser, 3 dress.
+FMNIST_CLOTHES = {"tshirt": 0, "trouser": 1, "dress": 3}
+
+
+def _flat_garment(kind: str, colour: str, pattern: str):
+    """The garment of a flat example: the first contrasting pattern colour whose design the seed-0 attribute data
+    set holds out of training (else the first one), and whether it is held out."""
+    from fashion_gans.data import synthetic as sw
+    from fashion_gans.data.attributes import SyntheticAttributeDataset
+
+    data = SyntheticAttributeDataset(1, "test", size=16, seed=0)
+    options = sw._CONTRASTING[colour]
+    for pattern_colour in options:
+        garment = sw.Garment(kind, colour, pattern, pattern_colour)
+        if data.is_test_design(garment):
+            return garment, True
+    return sw.Garment(kind, colour, pattern, options[0]), False
 
 
 def _save(img: np.ndarray | Image.Image, path: Path) -> dict:
@@ -45,7 +70,8 @@ def _save(img: np.ndarray | Image.Image, path: Path) -> dict:
 
 def make_examples(out: Path, fashion_mnist: Path | None, seed: int = 1000) -> dict[str, list[dict]]:
     world = SyntheticWorld(seed)
-    index: dict[str, list[dict]] = {k: [] for k in ("persons", "references", "scenes", "shoes", "bags", "fmnist")}
+    index: dict[str, list[dict]] = {k: [] for k in ("persons", "references", "scenes", "shoes", "bags", "fmnist",
+                                                    "flats", "fmnist_clothes")}
     for identity, k in PERSONS:
         pose = world.pose(identity, k)
         render = world.render_person(world.person(identity), pose, (128, 128))
@@ -71,6 +97,12 @@ def make_examples(out: Path, fashion_mnist: Path | None, seed: int = 1000) -> di
                                "style": style.attributes()})
         index["bags"].append({**_save(bag, out / "bags" / f"bag_{j}_{style.colour}.png"),
                               "style": style.attributes()})
+    for kind, colour, pattern in FLATS:
+        garment, held_out = _flat_garment(kind, colour, pattern)
+        flat = world.render_flat(garment, (FLAT_SIZE, FLAT_SIZE))
+        entry = _save(flat, out / "flats" / f"flat_{colour}_{pattern}_{kind}.png")
+        index["flats"].append({**entry, "colour": colour, "pattern": pattern, "kind": kind,
+                               "pattern_colour": garment.pattern_colour, "held_out_seed_0": held_out})
     if fashion_mnist is not None:
         from fashion_gans.data.fashion_mnist import load_fashion_mnist
 
@@ -80,6 +112,10 @@ def make_examples(out: Path, fashion_mnist: Path | None, seed: int = 1000) -> di
             for i in picks:
                 index["fmnist"].append({**_save(images[i], out / "fmnist" / f"fmnist_{name}_{int(i)}.png"),
                                         "class": name, "test_index": int(i)})
+        for name, cls in FMNIST_CLOTHES.items():
+            i = int(np.nonzero(labels == cls)[0][0])
+            index["fmnist_clothes"].append({**_save(images[i], out / "fmnist_clothes" / f"fmnist_{name}_{i}.png"),
+                                            "class": name, "test_index": i})
     with atomic_path(out / "index.json") as tmp:
         tmp.write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
     return index

@@ -10,11 +10,16 @@ Held-out data: the synthetic bundles trained on the synthetic world of their tra
 ``bundle.json``, 0); they are scored on the ``test`` split of a world of another seed (``--world-seed``), so every
 person, product and shoe/handbag style is unseen. The world is rendered once into ``--world`` (default
 ``runs/results/world-seed<S>-<options hash>``) with enough items for ``--count`` held-out samples per task. The
-Fashion-MNIST bundles are scored on the official test split (``--fmnist-count`` samples).
+Fashion-MNIST bundles are scored on the official test split (``--fmnist-count`` samples). The attribute-editing
+bundles (``fader-synthetic``, ``icgan-synthetic``) are scored on synthetic product photos of the designs their
+training seed held out (a flat's pixels depend on its design only, not on the world seed: another seed would
+redraw training designs), against the editing baselines, in the section "Attribute editing: Fader Networks vs
+IcGAN"; a missing editing bundle is reported there.
 
 Every number comes from :func:`fashion_gans.evaluation.evaluate_model` (model and baselines on the same samples).
 Written, each atomically: ``OUT/results/<bundle>.json`` (the model's and the baselines' full evaluations),
-``OUT/results/<bundle>.png`` (sample grid: inputs | outputs | targets), ``OUT/results/summary.json`` (everything,
+``OUT/results/<bundle>.png`` (sample grid: inputs | outputs | targets; editing: input | reconstruction | one
+edit per attribute), ``OUT/results/summary.json`` (everything,
 plus the quality bars, the command, date, machine and counts) and ``OUT/RESULTS.md``, rendered from the summary.
 With ``--only`` the page covers the chosen bundles only.
 """
@@ -42,6 +47,10 @@ if str(_REPO) not in sys.path:
 BASELINE_NAMES = ("copy", "mean", "nearest")
 DEFAULT_WORLD_SEED = 9731
 GRID_ROWS = 8
+#: Attribute-editing tasks and the bundles the editing section compares (Fader Networks vs IcGAN).
+EDIT_TASKS = ("fader", "icgan")
+EDIT_BUNDLES = ("fader-synthetic", "icgan-synthetic")
+EDIT_TITLES = {"fader": "Fader Networks", "icgan": "IcGAN"}
 
 #: The thesis' final tables (test column where there is one), from ``thesis-spec.md`` §4.3 "Final result tables".
 #: DeepFashion In-shop / LookBook / handbags2shoes / DeepFashion FISB at 10,000 samples with ImageNet Inception v3
@@ -101,6 +110,15 @@ BARS = (
         "fashion-mnist", "precision", ">", 0.6, False, ("recall", "diversity", "coverage_class", "fid")),
     Bar("fmnist-recall", "Fashion-MNIST generation: recall (fmnist-classifier features)", "generation",
         "fashion-mnist", "recall", ">", 0.6, False, ("precision", "diversity", "coverage_class", "fid")),
+    *(bar for task in EDIT_TASKS for bar in (
+        Bar(f"{task}-edit-success", f"attribute editing ({EDIT_TITLES[task]}): requested value read on the edit",
+            task, "synthetic", "edit_success", ">=", 0.80, True,
+            ("edit_success_colour", "edit_success_pattern", "edit_success_kind", "reader_accuracy")),
+        Bar(f"{task}-others-kept", f"attribute editing ({EDIT_TITLES[task]}): other attributes kept by an edit",
+            task, "synthetic", "others_kept", ">=", 0.90, True,
+            ("others_kept_colour", "others_kept_pattern", "others_kept_kind", "reader_accuracy")),
+        Bar(f"{task}-recon-ssim", f"attribute editing ({EDIT_TITLES[task]}): reconstruction SSIM (no edit)",
+            task, "synthetic", "recon_ssim", ">", 0.80, False, ("recon_l1", "recon_kept")))),
 )
 
 #: Table columns by (task, data kind): the metrics that answer the task's question first, then the distribution
@@ -229,28 +247,38 @@ def bundle_data(meta: dict[str, Any], world: Path | None) -> tuple[str, str]:
     kind = data_kind(meta)
     if kind == "fashion-mnist":
         return "fashion-mnist", kind
+    if meta.get("task") in EDIT_TASKS:
+        return "synthetic", kind  # flats rendered in memory: the designs the training seed held out
     if world is None:
         raise ValueError("a synthetic bundle needs the held-out world")
     return str(world), kind
 
 
+def _image_size(config: Any) -> int:
+    size = getattr(config, "resolution", None) or getattr(config, "image_size", 64)
+    return int(size[0]) if isinstance(size, (tuple, list)) else int(size)
+
+
 def evaluate_bundle(name: str, world: Path | None, world_seed: int, count: int, fmnist_count: int,
-                    train_count: int) -> dict[str, Any]:
-    """The bundle's evaluation and the three baselines' on the same held-out samples."""
+                    train_count: int, baseline_cache: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The bundle's evaluation and the three baselines' on the same held-out samples. ``baseline_cache``
+    (a dict kept across calls) scores the baselines once for bundles sharing samples (Fader and IcGAN)."""
     from fashion_gans.evaluation import EvaluationError, evaluate_model
     from fashion_gans.models.sources import load_networks
 
     loaded = load_networks(name)
     meta = loaded.meta
     data, kind = bundle_data(meta, world)
+    if loaded.task in EDIT_TASKS:
+        return _evaluate_editor_bundle(name, loaded, data, kind, count, fmnist_count, train_count,
+                                       {} if baseline_cache is None else baseline_cache)
     if kind == "synthetic" and int(meta.get("train", {}).get("seed", 0)) == int(world_seed):
         raise SystemExit(f"{name}: trained on the synthetic world of seed {world_seed}; pick another --world-seed")
     n = fmnist_count if kind == "fashion-mnist" else count
     # The generation `copy` baseline cycles through the loaded training images: load at least as many as are
     # scored, or repeated images would shrink the precision/recall neighbourhoods to zero.
     train_count = max(int(train_count), n)
-    net = next(iter(loaded.networks.values()))
-    size = getattr(net.config, "resolution", None) or tuple(getattr(net.config, "image_size", (64, 64)))[0]
+    size = _image_size(next(iter(loaded.networks.values())).config)
     t0 = time.perf_counter()
     model = evaluate_model(name, data, count=n, train_count=train_count)
     entry: dict[str, Any] = {
@@ -272,6 +300,114 @@ def evaluate_bundle(name: str, world: Path | None, world_seed: int, count: int, 
     return entry
 
 
+def _entry_head(name: str, loaded, kind: str, data: str, n: int, model) -> dict[str, Any]:
+    meta = loaded.meta
+    return {"name": name, "task": loaded.task, "data_kind": kind, "data": data, "data_description": meta.get("data"),
+            "preset": meta.get("preset"), "steps": meta.get("steps"), "train_wall_seconds": meta.get("wall_seconds"),
+            "train_seed": meta.get("train", {}).get("seed"), "train_machine": meta.get("machine", {}),
+            "count_requested": n, "count": model.count, "model": model.to_dict(), "baselines": {},
+            "baselines_skipped": {}}
+
+
+def _evaluate_editor_bundle(name: str, loaded, data: str, kind: str, count: int, fmnist_count: int,
+                            train_count: int, cache: dict[str, Any]) -> dict[str, Any]:
+    """An editing bundle (Fader / IcGAN) and the editing baselines on the held-out images of its training seed;
+    ``mean`` / ``nearest`` search as many labelled training images as the model trained on (at least
+    ``train_count``)."""
+    from fashion_gans.evaluation import EvaluationError, evaluate_model
+
+    from fashion_gans.evaluation.evaluate import training_split
+
+    meta = loaded.meta
+    train = meta.get("train", {})
+    # The held-out designs are those the training data held out: its data seed and test_fraction.
+    seed, split_options = training_split(train)
+    seed = 0 if seed is None else seed
+    n = fmnist_count if kind == "fashion-mnist" else count
+    if kind == "synthetic":
+        train_count = max(int(train_count), int(train.get("synthetic_size") or 0))
+    from fashion_gans.evaluation.evaluate import _model_inputs
+
+    spec = _model_inputs(loaded.task, loaded.networks)
+    attributes, size = spec["attributes"], int(spec["image_size"][0])
+    t0 = time.perf_counter()
+    model = evaluate_model(name, data, count=n, train_count=train_count, train_seed=seed,
+                           data_options=split_options)
+    entry = _entry_head(name, loaded, kind, data, n, model)
+    entry["attributes"] = attributes
+    entry["baseline_train_count"] = train_count
+    key = json.dumps([data, attributes, seed, split_options, n, size, train_count], sort_keys=True)
+    if key not in cache:
+        cache[key] = ({}, {})
+        for b in BASELINE_NAMES:
+            try:
+                res = evaluate_model(None, data, task=loaded.task, baseline=b, count=n, image_size=size,
+                                     train_count=train_count, attributes=attributes, train_seed=seed,
+                                     data_options=split_options)
+            except EvaluationError as exc:
+                cache[key][1][b] = str(exc)
+                continue
+            cache[key][0][b] = res.to_dict()
+    entry["baselines"], entry["baselines_skipped"] = dict(cache[key][0]), dict(cache[key][1])
+    entry["seconds"] = round(time.perf_counter() - t0, 1)
+    return entry
+
+
+def edit_grid(name: str, path: Path, rows: int = GRID_ROWS) -> tuple[list[str], list[str]]:
+    """A PNG of ``rows`` held-out images of an editing bundle at ``path``, each row: input | reconstruction (its
+    own attributes) | one edit per attribute (the value :func:`~fashion_gans.evaluation.editing.edit_targets`
+    requests first). Returns the column names and, per row, the requested values (``"colour -> red, ..."``)."""
+    import torch
+
+    from fashion_gans.evaluation import load_eval_data
+    from fashion_gans.evaluation.editing import edit_targets
+    from fashion_gans.evaluation.evaluate import _model_inputs, training_split
+    from fashion_gans.models.attributes import attribute_code
+    from fashion_gans.models.sources import load_networks
+    from fashion_gans.pipelines.edit import AttributeEditPipeline
+
+    loaded = load_networks(name)
+    data, _ = bundle_data(loaded.meta, None)
+    seed, split_options = training_split(loaded.meta.get("train", {}))
+    ev = load_eval_data(loaded.task, data, count=rows, train_count=0, train_seed=0 if seed is None else seed,
+                        data_options=split_options,
+                        **_model_inputs(loaded.task, loaded.networks))
+    pipe = AttributeEditPipeline(loaded, "cpu")
+    x, idx = ev.inputs["image"], ev.truth["attributes"]
+    attrs = ev.truth["attribute_values"]
+    names = list(attrs)
+    with torch.no_grad():
+        cols = [x, pipe.edit_tensor(x, attribute_code(idx, attrs))]
+        edits = edit_targets(idx, attrs).view(len(names), x.shape[0], 3)
+        for k in range(len(names)):
+            want = idx.clone()
+            want[:, k] = edits[k, :, 2]
+            cols.append(pipe.edit_tensor(x, attribute_code(want, attrs)))
+    labels = [", ".join(f"{a} {attrs[a][int(idx[i, k])]} -> {attrs[a][int(edits[k, i, 2])]}"
+                        for k, a in enumerate(names)) for i in range(x.shape[0])]
+    _save_grid(cols, path)
+    return ["input", "reconstruction", *(f"edit {a}" for a in names)], labels
+
+
+def _save_grid(cols: list, path: Path) -> None:
+    """Columns of images in [-1, 1] side by side, one sample per row, 64 px cells at least."""
+    import torch
+    import torch.nn.functional as F
+
+    from fashion_gans.data.io import save_image, tensor_to_array
+
+    n = min(c.shape[0] for c in cols)
+    side = max(64, max(int(c.shape[-1]) for c in cols))
+    cols = [F.interpolate(_to_rgb(c[:n].float()), size=(side, side), mode="nearest") for c in cols]
+    pad = 2
+    canvas = torch.ones(3, n * (side + pad) + pad, len(cols) * (side + pad) + pad)
+    for j, c in enumerate(cols):
+        for i in range(n):
+            y, x = pad + i * (side + pad), pad + j * (side + pad)
+            canvas[:, y:y + side, x:x + side] = c[i].clamp(-1, 1)
+    save_image(tensor_to_array(canvas), path)
+
+
 def _to_rgb(x):
     return x.repeat(1, 3, 1, 1) if x.shape[1] == 1 else x[:, :3]
 
@@ -282,9 +418,7 @@ def sample_grid(name: str, world: Path | None, path: Path, rows: int = GRID_ROWS
     image with a held-out real one (not its target: generation has none)."""
     import numpy as np
     import torch
-    import torch.nn.functional as F
 
-    from fashion_gans.data.io import save_image, tensor_to_array
     from fashion_gans.data.pose import draw_skeleton
     from fashion_gans.evaluation import load_eval_data
     from fashion_gans.evaluation.evaluate import _model_inputs, _run_model
@@ -324,16 +458,7 @@ def sample_grid(name: str, world: Path | None, path: Path, rows: int = GRID_ROWS
     else:
         columns = ["generated", "held-out real (unpaired)"]
         cols = [out["image"], ev.targets["image"]]
-    n = min(c.shape[0] for c in cols)
-    side = max(64, max(int(c.shape[-1]) for c in cols))
-    cols = [F.interpolate(_to_rgb(c[:n].float()), size=(side, side), mode="nearest") for c in cols]
-    pad = 2
-    canvas = torch.ones(3, n * (side + pad) + pad, len(cols) * (side + pad) + pad)
-    for j, c in enumerate(cols):
-        for i in range(n):
-            y, x = pad + i * (side + pad), pad + j * (side + pad)
-            canvas[:, y:y + side, x:x + side] = c[i].clamp(-1, 1)
-    save_image(tensor_to_array(canvas), path)
+    _save_grid(cols, path)
     return columns
 
 
@@ -379,11 +504,12 @@ def miss_reason(bar: Bar, entry: dict[str, Any], value: float) -> str:
     name = bar.metric.rsplit("/", 1)[-1]
     parts = [f"{name} {_fmt(value, bar.percent)} vs {bar.op} {_fmt(bar.threshold, bar.percent)}"]
     ctx = [(m, values[m]) for m in bar.context if m in values]
-    if bar.task == "style":
-        parts_ctx = [(m, v) for m, v in ctx if not m.endswith("_floor")]
+    if bar.task == "style" or (bar.task in EDIT_TASKS and bar.percent):
+        parts_ctx = [(m, v) for m, v in ctx if not m.endswith("_floor") and not m.startswith("reader_accuracy")]
         if parts_ctx:
             weakest = min(parts_ctx, key=lambda mv: mv[1])
-            parts.append(f"weakest part: {weakest[0].rsplit('/', 1)[-1]} {_fmt(weakest[1], True)}")
+            what = "attribute" if bar.task in EDIT_TASKS else "part"
+            parts.append(f"weakest {what}: {weakest[0].rsplit('/', 1)[-1]} {_fmt(weakest[1], True)}")
             ctx = [mv for mv in ctx if mv[0] != weakest[0]]
     elif bar.task == "generation" and "precision" in values and "recall" in values:
         p, r = values["precision"], values["recall"]
@@ -414,13 +540,96 @@ def _arrow(metric: str) -> str:
 def _percent_metric(metric: str) -> bool:
     name = metric.rsplit("/", 1)[-1].removesuffix("_floor")
     return name.endswith(("_kept", "_match", "domain_ok", "pck_0.05", "target_class_rate")) or name.startswith(
-        "coverage") or name == "keypoint_error"
+        ("coverage", "edit_success", "others_kept", "reader_accuracy")) or name == "keypoint_error"
+
+
+def _edit_section(summary: dict[str, Any]) -> list[str]:
+    """The section "Attribute editing: Fader Networks vs IcGAN": per data kind one table of the editing
+    bundles side by side with the editing baselines and the reader's accuracy (the ceiling), the sample grids,
+    and a line for each expected editing bundle the run did not evaluate."""
+    from fashion_gans.evaluation.evaluate import MEAN_MIN_IMAGES
+
+    run = summary["run"]
+    entries = [e for e in summary["models"] if e["task"] in EDIT_TASKS]
+    lines = ["## Attribute editing: Fader Networks vs IcGAN", "",
+             "Each held-out image is edited once per attribute (one attribute changed at a time; the requested "
+             "values cycle over all the other values), and the domain network (`synthetic-attributes` for colour / "
+             "pattern / kind, `fmnist-classifier` for the Fashion-MNIST class) reads the result: **edit success** "
+             "= the requested value is read; **others kept** = every other attribute reads as on the input; "
+             "**recon SSIM / L1** = the edit to the image's own attributes against the input; the last row is the "
+             "reader on the unedited inputs, the ceiling of edit success. Synthetic images are 64 px product photos "
+             "of the designs (kind, colour, pattern, pattern colour) the training seed held out, never a training "
+             "image (a flat depends on its design only, so another world seed would redraw training designs). "
+             "Baselines are editors on the same images: `copy` returns the input; `mean` the mean training image "
+             "of the requested attributes (relaxed to the images sharing the most requested values when fewer "
+             f"than {MEAN_MIN_IMAGES} have them all); `nearest` retrieves the training image with exactly the "
+             "requested attributes that is nearest to the input in pixels (the non-generative competitor; where "
+             "no training image has the combination, the nearest sharing the most requested values). A held-out "
+             "solid design is a (colour, kind) pair no solid training flat has: retrieval cannot produce it, an "
+             "editor that generalises can.", ""]
+    done = {e["name"] for e in entries}
+    for name in EDIT_BUNDLES:
+        if name in done:
+            continue
+        if name in (run.get("bundled") or []):
+            lines.append(f"- `{name}` was not evaluated in this run (`--only`).")
+        else:
+            lines.append(f"- `{name}` is not bundled yet (`scripts/train_bundled.py` makes it): no numbers.")
+    if len(done) < len(EDIT_BUNDLES):
+        lines.append("")
+    for kind in sorted({e["data_kind"] for e in entries}):
+        group = [e for e in entries if e["data_kind"] == kind]
+        attrs: list[str] = []
+        for e in group:
+            attrs += [a for a in e.get("attributes", {}) if a not in attrs]
+        cols = ["edit_success", "others_kept", "recon_ssim", "recon_l1"] + [f"edit_success_{a}" for a in attrs]
+        heads = ["edit success", "others kept", "recon SSIM", "recon L1"] + [f"edit {a}" for a in attrs]
+        first = group[0]
+        names = ", ".join(f"`{e['name']}`" for e in group)
+        lines += [f"### {kind}: {names}", "",
+                  f"{first['count']} held-out images, "
+                  f"{len(first.get('attributes', {}))} edit(s) each; `mean` / `nearest` search "
+                  f"{first.get('baseline_train_count', '—')} labelled training images (as many as the models "
+                  "trained on). ↑ higher is better, ↓ lower is better.", "",
+                  "| | " + " | ".join(f"{h}{_arrow(c)}" for h, c in zip(heads, cols)) + " |",
+                  "|---|" + "---:|" * len(cols)]
+        for e in group:
+            v = _values(e["model"])
+            label = f"**{e['name']}** ({EDIT_TITLES.get(e['task'], e['task'])}, {e['steps']} steps)"
+            lines.append(f"| {label} | " + " | ".join(_fmt(v.get(c), _percent_metric(c)) for c in cols) + " |")
+        shown: list[str] = []
+        for e in group:
+            key = json.dumps({b: _values(r) for b, r in e["baselines"].items()}, sort_keys=True)
+            if key in shown:
+                continue
+            shown.append(key)
+            where = f" (samples of `{e['name']}`)" if len(group) > 1 and len(shown) > 1 else ""
+            for b, res in e["baselines"].items():
+                v = _values(res)
+                lines.append(f"| baseline `{b}`{where} | " + " | ".join(
+                    _fmt(v.get(c), _percent_metric(c)) for c in cols) + " |")
+        v = _values(first["model"])
+        ceiling = {"edit_success": v.get("reader_accuracy"),
+                   **{f"edit_success_{a}": v.get(f"reader_accuracy_{a}") for a in attrs}}
+        lines.append("| reader on the unedited inputs (the ceiling) | " + " | ".join(
+            _fmt(ceiling[c], True) if c in ceiling else "" for c in cols) + " |")
+        for e in group:
+            for b, reason in e["baselines_skipped"].items():
+                lines.append(f"\nBaseline `{b}` skipped for `{e['name']}`: {reason}.")
+        lines.append("")
+        for e in group:
+            rows = e.get("grid_rows") or []
+            lines += [f"![{e['name']} samples](results/{e['name']}.png)", "",
+                      f"`{e['name']}` sample grid, columns: {' | '.join(e['grid_columns'])}; rows: "
+                      + "; ".join(f"{i + 1}. {r}" for i, r in enumerate(rows)) + ".", ""]
+    return lines
 
 
 def render_markdown(summary: dict[str, Any]) -> str:
     """``RESULTS.md`` from the summary (every number on the page is read from it)."""
     run = summary["run"]
-    seeds = ", ".join(sorted({str(e["train_seed"]) for e in summary["models"] if e["data_kind"] == "synthetic"}))
+    seeds = ", ".join(sorted({str(e["train_seed"]) for e in summary["models"]
+                              if e["data_kind"] == "synthetic" and e["task"] not in EDIT_TASKS}))
     lines = ["# Results", "",
              f"Generated by `{run['command']}` on {run['date']} ({run['machine']['cpu_model']}, "
              f"{run['machine']['usable_cores']} usable cores, torch {run['machine']['torch']}, "
@@ -447,6 +656,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
               "`mean`: the mean training target; `nearest`: the nearest training target (pixels, or attribute "
               "features for synthetic garments and styles). ↑ higher is better, ↓ lower is better.", ""]
     for e in summary["models"]:
+        if e["task"] in EDIT_TASKS:
+            continue  # their own section below
         cols = [c for c in COLUMNS.get((e["task"], e["data_kind"]), ()) if c in _values(e["model"])]
         lines += [f"### `{e['name']}` ({e['task']}, {e['data_kind']})", "",
                   f"{e['data_description']}. Preset `{e['preset']}`, {e['steps']} training steps. "
@@ -467,6 +678,8 @@ def render_markdown(summary: dict[str, Any]) -> str:
             lines.append(f"\nBaseline `{b}` skipped: {reason}.")
         lines += ["", f"![{e['name']} samples](results/{e['name']}.png)", "",
                   f"Sample grid, columns: {' | '.join(e['grid_columns'])}.", ""]
+    if summary["run"].get("only") is None or any(e["task"] in EDIT_TASKS for e in summary["models"]):
+        lines += _edit_section(summary)
     lines += ["## The thesis' numbers (different dataset and protocol)", "",
               f"From {THESIS_SOURCE}: real DeepFashion / LookBook / handbags2shoes photos at full resolution, "
               "10,000 samples, ImageNet Inception v3 features (FID, IS, precision/recall) and channel-mean SSIM. The "
@@ -476,7 +689,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
               "Fashion-MNIST at 32-64 px, the sample counts below, domain extractors). Shown for orientation only.", "",
               "| task | model (dataset) | source | FID ↓ | IS ↑ | SSIM ↑ | precision ↑ | recall ↑ | F1 ↑ |",
               "|---|---|---|---:|---:|---:|---:|---:|---:|"]
-    for task in sorted({e["task"] for e in summary["models"]}):
+    for task in sorted({e["task"] for e in summary["models"] if e["task"] in THESIS}):
         t = THESIS[task]
         lines.append(f"| {task} | thesis: {t['model']} ({t['dataset']}) | {t['table']} | " + " | ".join(
             f"{t['values'][k]:g}" for k in THESIS_COLUMNS) + " |")
@@ -536,7 +749,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     command = "python scripts/make_results.py" + "".join(f" {shlex.quote(a)}" for a in (
         argv if argv is not None else sys.argv[1:]))
-    needs_world = any(data_kind(load_networks(n).meta) == "synthetic" for n in names)
+    metas = {n: load_networks(n).meta for n in names}
+    needs_world = any(data_kind(m) == "synthetic" and m.get("task") not in EDIT_TASKS for m in metas.values())
     world = None
     if needs_world:
         digest = hashlib.sha256(json.dumps(world_options(args.count, args.world_seed), sort_keys=True).encode())
@@ -544,10 +758,15 @@ def main(argv: list[str] | None = None) -> int:
         world = ensure_world(world, args.count, args.world_seed)
     out_dir = args.out / "results"
     entries = []
+    baseline_cache: dict[str, Any] = {}
     for name in names:
         print(f"[{name}] evaluating", flush=True)
-        entry = evaluate_bundle(name, world, args.world_seed, args.count, args.fmnist_count, args.train_count)
-        entry["grid_columns"] = sample_grid(name, world, out_dir / f"{name}.png")
+        entry = evaluate_bundle(name, world, args.world_seed, args.count, args.fmnist_count, args.train_count,
+                                baseline_cache)
+        if entry["task"] in EDIT_TASKS:
+            entry["grid_columns"], entry["grid_rows"] = edit_grid(name, out_dir / f"{name}.png")
+        else:
+            entry["grid_columns"] = sample_grid(name, world, out_dir / f"{name}.png")
         _write_json(out_dir / f"{name}.json", entry)
         print(f"[{name}] {entry['count']} samples in {entry['seconds']:.0f} s", flush=True)
         entries.append(entry)
@@ -555,7 +774,8 @@ def main(argv: list[str] | None = None) -> int:
         "run": {"command": command, "date": _now(), "machine": machine_info(), "seconds": time.perf_counter() - t0,
                 "count": args.count, "fmnist_count": args.fmnist_count, "train_count": args.train_count,
                 "world_seed": args.world_seed, "world": str(world) if world else None,
-                "world_options": world_options(args.count, args.world_seed) if world else None},
+                "world_options": world_options(args.count, args.world_seed) if world else None,
+                "bundled": bundled, "only": args.only},
         "thesis": {"source": THESIS_SOURCE, "note": "different dataset and protocol", "tables": THESIS},
         "models": entries,
         "bars": check_bars(entries),

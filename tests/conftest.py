@@ -25,6 +25,16 @@ def _seed_everything():
     yield
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test: many small kernels run as fast, and far steadier on a busy machine.
+    Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def fashion_mnist_dir():
     """Directory of the Debian package ``dataset-fashion-mnist`` (installed by scripts/test.sh)."""

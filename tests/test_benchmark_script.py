@@ -39,7 +39,7 @@ def test_demo_benchmark_tiny(tmp_path):
     out = tmp_path / "demo.json"
     tools = ["extract_garment", "generate_1"]
     res = _run("demo", "--tools", ",".join(tools), "--calls", "2", "--warmup", "1", "--clients", "2",
-               "--requests", "4", "--out", str(out))
+               "--requests", "4", "--load-rounds", "2", "--out", str(out))
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     result = json.loads(out.read_text())
     _check_header(result, "demo", out)
@@ -67,6 +67,10 @@ def test_demo_benchmark_tiny(tmp_path):
     assert math.isclose(mem["growth_percent"],
                         100 * (mem["rss_after_load_mib"] - mem["rss_before_load_mib"]) / mem["rss_before_load_mib"],
                         abs_tol=0.01)
+    first, last = mem["rss_after_each_load_round_mib"]  # two rounds: the first is the headline
+    assert first == mem["rss_after_load_mib"] and len(result["later_load_rounds"]) == 1
+    assert result["later_load_rounds"][0]["errors"] == 0 and result["later_load_rounds"][0]["rss_after_mib"] == last
+    assert math.isclose(mem["later_rounds_growth_percent"], 100 * (last - first) / first, abs_tol=0.01)
     targets = result["targets"]
     assert targets["zero_errors"]["passed"] is True
     slow = [t for t in tools if result["per_tool"][t]["http"]["median_ms"] >= 300]

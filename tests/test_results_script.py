@@ -98,3 +98,125 @@ def test_bad_arguments_are_refused(script, tmp_path):
     with pytest.raises(SystemExit, match="must be >= 1"):
         script.main(["--count", "0", "--out", str(tmp_path)])
     assert not (tmp_path / "RESULTS.md").exists()
+
+
+# --------------------------------------------------------------------------------------------- attribute editing
+@pytest.fixture(scope="module")
+def edit_run(script, tmp_path_factory):
+    """Both editing bundles (untrained, narrow networks) in a stand-in bundle folder, scored by a full run."""
+    import torch
+
+    from fashion_gans.models import build_models
+    from fashion_gans.models import sources
+    from fashion_gans.models.config import FaderConfig, IcGANConfig
+    from fashion_gans.models.sources import write_bundle_meta
+
+    bundled = tmp_path_factory.mktemp("bundled")
+    torch.manual_seed(0)
+    fader = build_models(FaderConfig(enc_channels=(8, 8, 16, 16, 16), dis_hidden=8))
+    fader["fader"].save_pretrained(bundled / "fader-synthetic" / "fader")
+    icgan = build_models(IcGANConfig(z_dim=8, g_channels=(16, 16, 8, 8), d_channels=(8, 8, 8, 8),
+                                     e_channels=(8, 8, 8, 8)))
+    for net in ("generator", "encoder_z", "encoder_y"):
+        icgan[net].save_pretrained(bundled / "icgan-synthetic" / net)
+    for name, task, preset in (("fader-synthetic", "fader", "fader_synthetic"),
+                               ("icgan-synthetic", "icgan", "icgan_synthetic")):
+        write_bundle_meta(bundled / name, {
+            "name": name, "task": task, "preset": preset, "data": "synthetic product photos", "steps": 5,
+            "data_source": "synthetic", "wall_seconds": 60.0, "machine": {"logical_cores": 2},
+            "train": {"seed": 0, "synthetic_size": 200, "data": "synthetic"}})
+    out = tmp_path_factory.mktemp("edit-results")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sources, "BUNDLED_DIR", bundled)
+        assert script.main(["--count", "8", "--train-count", "32", "--out", str(out)]) == 0
+    return script, out
+
+
+def _row(md: str, start: str) -> list[str]:
+    line = next(line for line in md.splitlines() if line.startswith(start))
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def test_editing_section_puts_fader_and_icgan_beside_the_baselines(edit_run):
+    script, out = edit_run
+    md = (out / "RESULTS.md").read_text(encoding="utf-8")
+    summary = json.loads((out / "results" / "summary.json").read_text(encoding="utf-8"))
+    entries = {e["name"]: e for e in summary["models"]}
+    assert set(entries) == {"fader-synthetic", "icgan-synthetic"}
+    assert "## Attribute editing: Fader Networks vs IcGAN" in md and "not bundled yet" not in md
+    fader, icgan = entries["fader-synthetic"], entries["icgan-synthetic"]
+    assert fader["model"]["held_out"] and fader["count"] == 8 and fader["baseline_train_count"] == 200
+    # Both models are scored on the same held-out flats, so the baselines are scored once and shown once.
+    assert fader["baselines"] == icgan["baselines"] and set(fader["baselines"]) == {"copy", "mean", "nearest"}
+    header = _row(md, "| | edit success")
+    assert header[1:5] == ["edit success ↑", "others kept ↑", "recon SSIM ↑", "recon L1 ↓"]
+    assert header[5:] == ["edit colour ↑", "edit pattern ↑", "edit kind ↑"]
+    cols = ["edit_success", "others_kept", "recon_ssim", "recon_l1", "edit_success_colour", "edit_success_pattern",
+            "edit_success_kind"]
+    rows = [(f"| **{name}** (", entries[name]["model"]) for name in entries]
+    rows += [(f"| baseline `{b}` |", res) for b, res in fader["baselines"].items()]
+    for start, res in rows:
+        values = {m["metric"]: m["value"] for m in res["metrics"]}
+        cells = _row(md, start)[1:]
+        assert cells == [script._fmt(values[c], script._percent_metric(c)) for c in cols]
+    assert sum(line.startswith("| baseline `copy`") for line in md.splitlines()) == 1
+    copy = {m["metric"]: m["value"] for m in fader["baselines"]["copy"]["metrics"]}
+    assert copy["others_kept"] == 1.0 and copy["recon_ssim"] == pytest.approx(1.0)
+    ceiling = _row(md, "| reader on the unedited inputs")
+    reader = {m["metric"]: m["value"] for m in fader["model"]["metrics"]}
+    assert ceiling[1] == script._fmt(reader["reader_accuracy"], True)
+    assert ceiling[5] == script._fmt(reader["reader_accuracy_colour"], True)
+    # Editing bundles stay out of the per-task tables and the thesis' table.
+    assert "### `fader-synthetic`" not in md and "| fader |" not in md
+
+
+def test_editing_bars_are_recomputed_from_the_json(edit_run):
+    script, out = edit_run
+    md = (out / "RESULTS.md").read_text(encoding="utf-8")
+    summary = json.loads((out / "results" / "summary.json").read_text(encoding="utf-8"))
+    bars = {(b["bar"], b["model"]): b for b in summary["bars"]}
+    want = {(f"{t}-{k}", f"{t}-synthetic") for t in ("fader", "icgan")
+            for k in ("edit-success", "others-kept", "recon-ssim")}
+    assert set(bars) == want
+    thresholds = {"edit-success": (">=", 0.80), "others-kept": (">=", 0.90), "recon-ssim": (">", 0.80)}
+    for (key, model), bar in bars.items():
+        entry = json.loads((out / "results" / f"{model}.json").read_text(encoding="utf-8"))
+        value = {m["metric"]: m["value"] for m in entry["model"]["metrics"]}[bar["metric"]]
+        op, threshold = thresholds[key.split("-", 1)[1]]
+        assert (bar["op"], bar["threshold"], bar["value"]) == (op, threshold, value)
+        ok = math.isfinite(value) and (value >= threshold if op == ">=" else value > threshold)
+        assert bar["result"] == ("PASS" if ok else "MISS")
+        line = next(line for line in md.splitlines() if line.startswith(f"| {bar['label']} | `{model}` |"))
+        assert line.endswith(f"**{bar['result']}** |")
+        if not ok:
+            assert bar["why"] and f"`{key}` (`{model}`): {bar['why']}" in md
+            assert "model trained 5 steps" in bar["why"]
+            if key.endswith("edit-success"):
+                assert "weakest attribute: edit_success_" in bar["why"] and "best baseline" in bar["why"]
+    # The untrained decoders do not reconstruct their inputs.
+    assert bars[("fader-recon-ssim", "fader-synthetic")]["result"] == "MISS"
+
+
+def test_editing_sample_grids_and_a_missing_bundle(edit_run):
+    from PIL import Image
+
+    script, out = edit_run
+    summary = json.loads((out / "results" / "summary.json").read_text(encoding="utf-8"))
+    for e in summary["models"]:
+        assert e["grid_columns"] == ["input", "reconstruction", "edit colour", "edit pattern", "edit kind"]
+        assert len(e["grid_rows"]) == script.GRID_ROWS and " -> " in e["grid_rows"][0]
+        with Image.open(out / "results" / f"{e['name']}.png") as img:
+            w, h = img.size
+        assert w > 5 * 64 and h > script.GRID_ROWS * 64
+    # Without the IcGAN bundle the section says so and shows Fader alone.
+    only_fader = dict(summary, models=[e for e in summary["models"] if e["task"] == "fader"],
+                      run=dict(summary["run"], bundled=["fader-synthetic"]))
+    md = script.render_markdown(only_fader)
+    assert "`icgan-synthetic` is not bundled yet" in md and "| **fader-synthetic** (" in md
+    assert "| **icgan-synthetic** (" not in md
+    skipped = dict(only_fader, run=dict(only_fader["run"], bundled=["fader-synthetic", "icgan-synthetic"],
+                                        only=["fader-synthetic"]))
+    assert "`icgan-synthetic` was not evaluated in this run (`--only`)" in script.render_markdown(skipped)
+    # A run of other bundles only has no editing section.
+    none = dict(summary, models=[], bars=[], run=dict(summary["run"], only=["pose-synthetic"]))
+    assert "Attribute editing" not in script.render_markdown(none)

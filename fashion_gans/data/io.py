@@ -40,6 +40,18 @@ __all__ = [
 ]
 
 
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; done once here, at import, rather than on every write, because
+    # the writes run in concurrent threads (e.g. the demo's workers) and the brief 0 would leak into their files.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: The process umask when this module was imported (files written here get ``0o666 & ~_UMASK``).
+_UMASK = _read_umask()
+
+
 class DataError(ValueError):
     """A dataset file is missing, corrupt or malformed. The message names the file and the problem."""
 
@@ -56,9 +68,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     # mkstemp creates 0600 files; give the result the usual permissions (0666 less the umask).
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)
+    os.chmod(tmp_path, 0o666 & ~_UMASK)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
@@ -82,9 +92,7 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterat
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
-        umask = os.umask(0o022)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a dataset folder should not be
+        os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes it private; a dataset folder should not be
         old = None
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))

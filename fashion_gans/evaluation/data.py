@@ -19,9 +19,14 @@ import torch
 
 from fashion_gans.data.io import DataError
 
-__all__ = ["TASKS", "SPLIT_OPTIONS", "EvaluationError", "EvalData", "resolve_data_kind", "load_eval_data"]
+__all__ = ["TASKS", "EDIT_TASKS", "SPLIT_OPTIONS", "EvaluationError", "EvalData", "resolve_data_kind",
+           "load_eval_data", "load_edit_data", "default_edit_attributes"]
 
-TASKS = ("pose", "garment", "style", "generation")
+#: Attribute-editing tasks (Fader Networks, IcGAN): inputs are labelled images, not a prepared world's datasets.
+EDIT_TASKS = ("fader", "icgan")
+TASKS = ("pose", "garment", "style", "generation") + EDIT_TASKS
+#: The ``data`` argument of the editing tasks' synthetic flats (rendered in memory, no folder).
+SYNTHETIC_NAME = "synthetic"
 FMNIST_NAMES = ("fashion-mnist", "fmnist")
 #: Files the synthetic renderer writes next to its datasets (in the root or one level down): their presence is
 #: what tells the synthetic world (whose attributes and mannequins the shipped networks know) from real photos.
@@ -39,14 +44,15 @@ class EvalData:
     """Held-out samples of one task (tensors in [-1, 1], ``(N, C, H, W)``) plus ground truth.
 
     ``inputs``: the model inputs by name (pose: ``source_image``, ``target_pose``; garment: ``person_image``;
-    style: ``shoe`` and ``bag`` (separate, unpaired sets); generation: none). ``targets``: the real images the
-    results are compared with (pose: ``target_image``; garment: ``product_image``; style: ``bag`` and ``shoe``;
-    generation: ``image``). ``truth``: ground truth by name (pose: ``target_keypoints`` (N, 18, 2) pixels;
+    style: ``shoe`` and ``bag`` (separate, unpaired sets); generation: none; editing: ``image``). ``targets``:
+    the real images the results are compared with (pose: ``target_image``; garment: ``product_image``; style:
+    ``bag`` and ``shoe``; generation and editing: ``image``). ``truth``: ground truth by name (pose: ``target_keypoints`` (N, 18, 2) pixels;
     garment: ``colour`` / ``pattern`` attribute names of each product; style: ``shoe_style`` / ``bag_style``
     dicts with colour/pattern/material, and ``shoe_partner`` / ``bag_partner``: a real image of the other domain
     with each source's style, with ``shoe_partner_style`` / ``bag_partner_style``; none of the attribute truth
-    for real photos, kind ``other``). ``train_targets``: training-split target images for the ``mean`` and
-    ``nearest`` baselines (by the same names as ``targets``)."""
+    for real photos, kind ``other``; editing: ``attributes`` (N, n_attributes) value indices, ``attribute_values``
+    the attribute -> values mapping, ``train_attributes`` the labels of the training images). ``train_targets``:
+    training-split target images for the ``mean`` and ``nearest`` baselines (by the same names as ``targets``)."""
 
     task: str
     kind: str  # "synthetic" | "fashion-mnist" | "other" (real photos: no attribute / mannequin ground truth)
@@ -117,17 +123,23 @@ def _spread(n_total: int, count: int) -> list[int]:
 def load_eval_data(task: str, data: str | os.PathLike, *, split: str = "test", count: int = 256,
                    image_size: tuple[int, int] | None = None, channels: int | None = None,
                    pose_encoding: str = "heatmap", train_count: int = 512,
-                   data_options: dict[str, Any] | None = None) -> EvalData:
+                   data_options: dict[str, Any] | None = None, attributes: dict[str, list[str]] | None = None,
+                   train_seed: int = 0) -> EvalData:
     """The held-out samples of ``task`` from ``data`` (see :class:`EvalData`); ``image_size`` (H, W) is the
     model's resolution, ``channels`` its image channels (Fashion-MNIST: 1), ``pose_encoding`` ``heatmap`` or
     ``iuv`` (pose only). ``train_count`` training targets are loaded for the baselines (0: none).
     ``data_options``: the split options of the dataset classes (:data:`SPLIT_OPTIONS`, e.g. a training run's
     ``test_percent``) so that the held-out samples are the ones the model did not train on; options a dataset
-    class does not take are ignored. Real photos (kind ``other``) carry no attribute ground truth."""
+    class does not take are ignored. Real photos (kind ``other``) carry no attribute ground truth. The editing
+    tasks (``fader``, ``icgan``) go to :func:`load_edit_data` (``attributes``, ``train_seed``)."""
     if task not in TASKS:
         raise EvaluationError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
     if int(count) < 1:
         raise EvaluationError(f"count must be >= 1, got {count}")
+    if task in EDIT_TASKS:
+        return load_edit_data(task, data, split=split, count=count, image_size=image_size, channels=channels,
+                              attributes=attributes, train_seed=train_seed, train_count=train_count,
+                              data_options=data_options)
     kind, root = resolve_data_kind(data)
     try:
         if kind == "fashion-mnist":
@@ -192,6 +204,93 @@ def _fmnist(task: str, root: Path, split: str, count: int, channels: int, train_
                  "bag": tensors(tr_images, tb[_spread(len(tb), train_count)])}
     truth = {"shoe_label": torch.as_tensor(labels[s_idx]), "bag_label": torch.as_tensor(labels[b_idx])}
     return EvalData(task, "fashion-mnist", str(root), split, inputs, dict(inputs), truth, train)
+
+
+# --------------------------------------------------------------------------------------------- attribute editing
+def default_edit_attributes(kind: str) -> dict[str, list[str]]:
+    """The attributes of the editing presets: colour / pattern / kind of a synthetic flat, the Fashion-MNIST
+    class."""
+    from fashion_gans.models.config import FMNIST_EDIT_ATTRIBUTES, SYNTHETIC_EDIT_ATTRIBUTES
+
+    src = FMNIST_EDIT_ATTRIBUTES if kind == "fashion-mnist" else SYNTHETIC_EDIT_ATTRIBUTES
+    return {k: list(v) for k, v in src.items()}
+
+
+def edit_data_kind(data: str | os.PathLike) -> tuple[str, Path | None]:
+    """``("synthetic", None)`` for ``synthetic`` (flats rendered in memory) or ``("fashion-mnist", root)``: the
+    data the editing tasks are evaluated on (an error naming both for anything else)."""
+    text = str(data)
+    if text.lower() == SYNTHETIC_NAME:
+        return "synthetic", None
+    if text.lower() in FMNIST_NAMES or (Path(text).expanduser().is_dir()
+                                        and any(Path(text).expanduser().glob("train-images-idx3-ubyte*"))):
+        return resolve_data_kind(text)
+    raise EvaluationError(f"data {text!r}: attribute editing is evaluated on 'synthetic' (held-out product photos "
+                          "rendered in memory) or 'fashion-mnist' (or a folder of the Fashion-MNIST files)")
+
+
+def load_edit_data(task: str, data: str | os.PathLike, *, split: str = "test", count: int = 256,
+                   image_size: tuple[int, int] | int | None = None, channels: int | None = None,
+                   attributes: dict[str, list[str]] | None = None, train_seed: int = 0, train_count: int = 512,
+                   data_options: dict[str, Any] | None = None) -> EvalData:
+    """Labelled images for an attribute editor (``fader`` / ``icgan``): ``inputs["image"]`` (= ``targets``:
+    an edit to the image's own attributes should give it back), ``truth["attributes"]`` value indices in the
+    order of ``attributes`` (default: the presets' attributes), and ``train_count`` training images with their
+    labels (``train_targets["image"]``, ``truth["train_attributes"]``) for the baselines.
+
+    ``synthetic``: :class:`~fashion_gans.data.attributes.SyntheticAttributeDataset` of world seed ``train_seed``
+    (the seed the model trained on). A flat is a pure function of its design (kind, colour, pattern, pattern
+    colour): another world seed draws the same pixels for the same design, so held-out means *designs the
+    training seed holds out* (the ``test`` split of that seed; ``test_fraction`` from ``data_options``), never a
+    training image. ``fashion-mnist``: the official split, ``count`` images spread over it."""
+    import numpy as np
+
+    kind, root = edit_data_kind(data)
+    if split not in ("train", "test"):
+        raise EvaluationError(f"attribute-editing data has the splits 'train' and 'test', not {split!r}")
+    size = image_size if image_size is not None else (32 if kind == "fashion-mnist" else 64)
+    size = int(size[0]) if isinstance(size, (tuple, list)) else int(size)
+    attrs = {k: list(v) for k, v in (attributes or default_edit_attributes(kind)).items()}
+    if kind == "fashion-mnist":
+        from fashion_gans.data.fashion_mnist import _to_tensor
+
+        if list(attrs) != ["class"] or attrs != default_edit_attributes(kind):
+            raise EvaluationError(f"Fashion-MNIST has one attribute, 'class' with the values "
+                                  f"{default_edit_attributes(kind)['class']}; the model edits {attrs}")
+        if size != 32:
+            raise EvaluationError(f"Fashion-MNIST is served at 32x32; the model works at {size}x{size}")
+        ch = channels or 1
+
+        def take(which: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+            images, labels = _load_fmnist(root, which)
+            idx = _spread(len(labels), n)
+            x = torch.stack([_to_tensor(images[i], 32, ch) for i in idx]) if idx else torch.empty(0, ch, 32, 32)
+            return x, torch.as_tensor(np.asarray(labels)[idx], dtype=torch.int64).view(-1, 1)
+
+        x, y = take(split, count)
+        tx, ty = take("train", train_count) if train_count else (x[:0], y[:0])
+        location = str(root)
+    else:
+        from fashion_gans.data.attributes import SyntheticAttributeDataset, _uint8_to_signed
+
+        if channels not in (None, 1, 3):
+            raise EvaluationError(f"channels must be 1 or 3, got {channels}")
+        opts = {k: v for k, v in _split_options(data_options).items() if k == "test_fraction"}
+
+        def take(which: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+            ds = SyntheticAttributeDataset(n, which, size=size, seed=int(train_seed), attributes=attrs,
+                                           channels=channels or 3, **opts)
+            return _uint8_to_signed(ds.images), ds.labels.clone()
+
+        try:
+            x, y = take(split, count)
+            tx, ty = take("train", train_count) if train_count else (x[:0], y[:0])
+        except ValueError as exc:
+            raise EvaluationError(f"synthetic attribute flats: {exc}") from exc
+        location = f"synthetic flats (world seed {int(train_seed)}, {'held-out designs' if split == 'test' else split})"
+    truth = {"attributes": y, "attribute_values": attrs, "train_attributes": ty}
+    return EvalData(task, kind, location, split, {"image": x}, {"image": x}, truth,
+                    {"image": tx} if train_count else {})
 
 
 # --------------------------------------------------------------------------------------------- synthetic world

@@ -14,11 +14,26 @@ Baselines (same data, same metrics, so a table can show what a model adds):
     Fashion-MNIST, ``synthetic-attributes`` features for garment and synthetic style (a person photo and a
     product photo are far apart in pixels). Generation has no input: skipped.
 
+For attribute editing (``fader``, ``icgan``) a baseline is an *editor* (:func:`edit_baseline`), scored with
+:func:`fashion_gans.evaluation.editing.edit_metrics` like the model:
+
+``copy``
+    the input unchanged (perfect reconstruction and ``others_kept``, no edit lands).
+``mean``
+    the mean training image of the requested attribute combination; a combination with fewer than
+    :data:`MEAN_MIN_IMAGES` training images takes the mean of the images sharing the most requested values.
+``nearest``
+    retrieval, the obvious non-generative competitor: the training image with exactly the requested attributes
+    nearest to the input in pixels (16x16 area-downsampled); where no training image has that combination, the
+    nearest among those sharing the most requested values.
+
 Which metrics apply (and the result says which were skipped and why): SSIM / L1 only where a ground-truth
-target exists (pose, garment); keypoint error (pose) and attribute metrics only on the synthetic world (a folder
-with the renderer's attribute files; other folders are real photos that neither network knows); target-class
-rate (with a constant mid-grey reference, ``target_class_rate_floor``) only on Fashion-MNIST; per-direction
-``diversity`` for style; FID / KID / precision / recall with the domain extractor (``synthetic-attributes`` or
+target exists (pose, garment); editing: edit success, attributes kept, reconstruction SSIM / L1 and the
+reader's accuracy (the ceiling) on held-out labelled images (synthetic flats of designs the training seed held
+out, or the Fashion-MNIST test split), read by the domain network; keypoint error (pose) and attribute metrics
+only on the synthetic world (a folder with the renderer's attribute files; other folders are real photos that
+neither network knows); target-class rate (with a constant mid-grey reference, ``target_class_rate_floor``)
+only on Fashion-MNIST; per-direction ``diversity`` for style; FID / KID / precision / recall with the domain extractor (``synthetic-attributes`` or
 ``fmnist-classifier``, or the ``extractor`` given). Baselines run on the held-out ``test`` split only.
 """
 
@@ -39,12 +54,19 @@ from fashion_gans.metrics.features import to_uint8
 
 from . import task_metrics as tm
 from .cache import cached_extractor
-from .data import TASKS, EvalData, EvaluationError, load_eval_data, resolve_data_kind
+from .data import (EDIT_TASKS, TASKS, EvalData, EvaluationError, default_edit_attributes, edit_data_kind,
+                   load_eval_data, resolve_data_kind)
 
-__all__ = ["BASELINES", "MetricRecord", "EvaluationResult", "evaluate_model", "run_baseline", "score_outputs",
-           "distribution_metrics", "mean_pairwise_ratio", "run_data_options"]
+__all__ = ["BASELINES", "MetricRecord", "EvaluationResult", "evaluate_model", "run_baseline", "edit_baseline",
+           "score_outputs", "score_edits", "distribution_metrics", "mean_pairwise_ratio", "run_data_options",
+           "recorded_train_config", "training_split",
+           "run_train_config"]
 
 BASELINES = ("copy", "mean", "nearest")
+#: The ``mean`` editing baseline averages at least this many training images (fewer: it relaxes the match).
+MEAN_MIN_IMAGES = 3
+#: Editing metrics whose name ends in ``_<attribute>`` (their direction is the base metric's).
+_PER_ATTRIBUTE = ("edit_success_", "others_kept_", "reader_accuracy_")
 
 #: Whether a higher value is better, by metric name (the part after the last "/").
 HIGHER_IS_BETTER = {
@@ -55,6 +77,8 @@ HIGHER_IS_BETTER = {
     "kid": False, "precision": True, "recall": True, "diversity": True, "lpips": False, "coverage": True,
     "entropy": True,
     "domain_perceptual_distance": False,
+    "edit_success": True, "others_kept": True, "recon_ssim": True, "recon_l1": False, "recon_kept": True,
+    "reader_accuracy": True,
 }
 
 
@@ -145,6 +169,9 @@ def _higher_is_better(metric: str) -> bool | None:
     name = metric.rsplit("/", 1)[-1]
     if name.startswith(("coverage_", "entropy_")):
         name = name.split("_", 1)[0]
+    for prefix in _PER_ATTRIBUTE:
+        if name.startswith(prefix):
+            name = prefix[:-1]
     return HIGHER_IS_BETTER.get(name)
 
 
@@ -225,6 +252,8 @@ def run_baseline(name: str, data: EvalData) -> dict[str, torch.Tensor]:
     if name not in BASELINES:
         raise EvaluationError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
     task = data.task
+    if task in EDIT_TASKS:
+        raise EvaluationError(f"a {task!r} baseline is an editor, not a set of outputs: use edit_baseline()")
     if name == "copy":
         if task == "pose":
             return {"target_image": data.inputs["source_image"].clone()}
@@ -259,6 +288,59 @@ def run_baseline(name: str, data: EvalData) -> dict[str, torch.Tensor]:
         nearest = torch.cdist(q, db).argmin(1)
         out[target] = train[nearest].clone()
     return out
+
+
+def _relaxed_match(train_idx: torch.Tensor, want: torch.Tensor, min_images: int) -> torch.Tensor:
+    """Rows of ``train_idx`` (M, K) sharing the most values with ``want`` (K,): every value if at least
+    ``min_images`` rows do, else K - 1 values, and so on (a bool mask; never empty when M > 0)."""
+    hits = (train_idx == want).sum(1)
+    for level in range(train_idx.shape[1], -1, -1):
+        mask = hits >= level
+        if int(mask.sum()) >= min_images or level == 0:
+            return mask
+    return hits >= 0
+
+
+def edit_baseline(name: str, data: EvalData):
+    """Baseline ``name`` (``copy``, ``mean``, ``nearest``) of an editing task as an ``edit_fn(images, code) ->
+    images`` for :func:`~fashion_gans.evaluation.editing.edit_metrics` (see the module docstring); ``mean`` and
+    ``nearest`` search ``data``'s training images and their labels."""
+    from fashion_gans.models.attributes import code_to_indices
+
+    from .editing import copy_edit
+
+    if name not in BASELINES:
+        raise EvaluationError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
+    if data.task not in EDIT_TASKS:
+        raise EvaluationError(f"edit_baseline is for the editing tasks {EDIT_TASKS}, not {data.task!r}")
+    if name == "copy":
+        return copy_edit
+    train = data.train_targets.get("image")
+    train_idx = data.truth.get("train_attributes")
+    if train is None or train.shape[0] == 0 or train_idx is None:
+        raise EvaluationError(f"baseline {name!r} needs labelled training images; none were loaded")
+    attrs = data.truth["attribute_values"]
+    train_small = _small(train).double()
+    means: dict[tuple[int, ...], torch.Tensor] = {}
+
+    def edit(images: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        want = code_to_indices(code.float().cpu(), attrs)
+        out = torch.empty_like(images)
+        if name == "nearest":
+            q = _small(images.cpu()).double()
+        for i in range(images.shape[0]):
+            key = tuple(int(v) for v in want[i])
+            if name == "mean":
+                if key not in means:
+                    means[key] = train[_relaxed_match(train_idx, want[i], MEAN_MIN_IMAGES)].float().mean(0)
+                out[i] = means[key].to(out)
+            else:
+                rows = torch.nonzero(_relaxed_match(train_idx, want[i], 1)).flatten()
+                d = torch.cdist(q[i:i + 1], train_small[rows])[0]
+                out[i] = train[rows[int(d.argmin())]].to(out)
+        return out
+
+    return edit
 
 
 # --------------------------------------------------------------------------------------------- metrics
@@ -404,6 +486,58 @@ def mean_pairwise_ratio(fake_features: torch.Tensor, real_features: torch.Tensor
     return tm.mean_pairwise_distance(fake_features) / real if real > 0 else float("nan")
 
 
+_EDIT_COUNTS = ("n_images", "n_edits")
+
+
+def score_edits(data: EvalData, edit_fn, *, model: str = "editor", reader=None, targets_per_image: int = 1,
+                batch_size: int = 64, device: str | torch.device = "cpu") -> EvaluationResult:
+    """Every editing metric of ``edit_fn(images, code) -> images`` on ``data`` (an editing task's
+    :func:`~fashion_gans.evaluation.load_eval_data`), via :func:`~fashion_gans.evaluation.editing.edit_metrics`
+    with ``reader`` (default: the domain network of the attributes, ``synthetic-attributes`` or
+    ``fmnist-classifier``). Edit metrics count edits as samples, reconstruction and reader metrics images."""
+    from .editing import attribute_reader, edit_metrics
+
+    if data.task not in EDIT_TASKS:
+        raise EvaluationError(f"score_edits is for the editing tasks {EDIT_TASKS}, not {data.task!r}")
+    attrs = data.truth["attribute_values"]
+    extractor = None
+    if reader is None:
+        try:
+            reader = attribute_reader(attrs, device)
+        except ValueError as exc:
+            raise EvaluationError(str(exc)) from exc
+        extractor = reader.extractor.name
+    try:
+        values = edit_metrics(edit_fn, data.inputs["image"], data.truth["attributes"], attrs, reader,
+                              targets_per_image=targets_per_image, batch_size=batch_size)
+    except ValueError as exc:
+        raise EvaluationError(f"editing metrics: {exc}") from exc
+    result = _new_result(data.task, model, data.location, data.split, data.count)
+    rec = _Recorder(result)
+    n_images, n_edits = int(values["n_images"]), int(values["n_edits"])
+    for k, v in values.items():
+        if k in _EDIT_COUNTS:
+            continue
+        if k in ("edit_success", "others_kept"):
+            samples = n_edits
+        elif k.startswith(("edit_success_", "others_kept_")):
+            samples = n_edits // len(attrs)  # the edits of that attribute
+        else:
+            samples = n_images
+        note = ""
+        if k == "reader_accuracy":
+            note = "the reader on the unedited inputs: the ceiling of edit_success"
+        elif k == "edit_success":
+            note = f"{targets_per_image} edit(s) per image and attribute, one attribute changed at a time"
+        elif k == "recon_ssim":
+            note = "the edit to the image's own attributes, against the input"
+        rec.add(k, v, samples, None if k in ("recon_ssim", "recon_l1") else extractor, note=note)
+    if len(attrs) == 1:
+        rec.skip("others_kept", f"one attribute ({next(iter(attrs))}): nothing else to keep")
+    rec.skip("fid", "edits are judged by the attribute reader and the reconstruction, not by a distribution")
+    return result
+
+
 def _new_result(task: str, model: str, data: str, split: str, count: int) -> EvaluationResult:
     return EvaluationResult(task=task, model=model, data=data, split=split, count=count,
                             date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
@@ -415,6 +549,8 @@ def score_outputs(data: EvalData, outputs: dict[str, torch.Tensor], *, model: st
     ``product_image``, style ``bag`` (from the shoes) and ``shoe`` (from the bags), generation ``image``) on
     ``data`` (:func:`fashion_gans.evaluation.load_eval_data`). :func:`evaluate_model` calls this with the model's
     or a baseline's outputs; call it directly to score images made elsewhere."""
+    if data.task in EDIT_TASKS:
+        raise EvaluationError(f"a {data.task!r} model is scored as an editor: use score_edits()")
     missing = [k for k in data.targets if k not in outputs]
     if missing:
         raise EvaluationError(f"outputs lack {missing} (task {data.task!r} needs {sorted(data.targets)})")
@@ -432,6 +568,10 @@ def score_outputs(data: EvalData, outputs: dict[str, torch.Tensor], *, model: st
 def _model_inputs(task: str, nets: dict[str, torch.nn.Module]) -> dict[str, Any]:
     """What the data must look like for this model: image size, channels, pose encoding."""
     cfg = next(iter(nets.values())).config
+    if task in EDIT_TASKS:
+        cfg = (nets.get("fader") or nets.get("generator") or next(iter(nets.values()))).config
+        return {"image_size": (int(cfg.image_size), int(cfg.image_size)), "channels": int(cfg.image_channels),
+                "attributes": {k: list(v) for k, v in cfg.attributes.items()}}
     if task == "generation":
         return {"image_size": (cfg.resolution, cfg.resolution), "channels": cfg.image_channels}
     if task == "style":
@@ -449,7 +589,8 @@ def evaluate_model(source: str | os.PathLike | None, data: str | os.PathLike, *,
                    split: str = "test", count: int = 256, extractor: str | None = None, baseline: str | None = None,
                    batch_size: int = 32, image_size: int | tuple[int, int] | None = None,
                    device: str | torch.device = "cpu", seed: int = 0, train_count: int = 512,
-                   data_options: dict[str, Any] | None = None) -> EvaluationResult:
+                   data_options: dict[str, Any] | None = None, attributes: dict[str, list[str]] | None = None,
+                   train_seed: int | None = None) -> EvaluationResult:
     """Evaluate ``source`` (anything :func:`fashion_gans.models.sources.load_networks` takes) or ``baseline``
     (``copy`` / ``mean`` / ``nearest``; ``source`` may then be None and ``task`` must be given) on ``count``
     samples of ``split`` of ``data`` (a prepared synthetic folder, a dataset root or ``fashion-mnist``).
@@ -461,6 +602,16 @@ def evaluate_model(source: str | os.PathLike | None, data: str | os.PathLike, *,
     training targets, which would then hold the scored samples). ``data_options``: the dataset split options
     (``test_percent``, ``test_fraction``, ``protocol``); default: those of the training run when ``source`` is
     a run folder (or its ``final/`` / a checkpoint in it), so the held-out samples are the run's own.
+
+    Attribute editing (``fader`` / ``icgan``): ``data`` is ``synthetic`` (flats rendered in memory: the designs
+    that world seed ``train_seed`` holds out, never a training image; a flat's pixels do not depend on the world
+    seed, so another seed would not be unseen data) or ``fashion-mnist``; ``train_seed`` defaults to the data seed
+    recorded with the model (``train.data_options["seed"]``, else ``train.seed``, of its ``bundle.json`` / the
+    run's ``config.json``: :func:`training_split`; 0 for a baseline) and on synthetic data must match it;
+    ``data_options`` defaults to the recorded ones too (the same ``test_fraction``, so the same held-out designs);
+    ``attributes`` (baselines only; a model uses its own) defaults to the presets' attributes; ``count`` is the
+    number of images (each edited once per attribute); ``train_count`` labelled training images serve the
+    ``mean`` and ``nearest`` baselines.
     Raises :class:`EvaluationError` (a ``ValueError``) on bad input and
     :class:`fashion_gans.models.hub.ModelFileError` for a source that cannot be loaded.
     """
@@ -482,6 +633,7 @@ def evaluate_model(source: str | os.PathLike | None, data: str | os.PathLike, *,
             raise EvaluationError(f"unknown extractor {extractor!r}; registered: {', '.join(list_extractors())}")
     nets: dict[str, torch.nn.Module] = {}
     model_name = f"baseline:{baseline}" if baseline else str(source)
+    loaded = None
     if source is not None and baseline is None:
         from fashion_gans.models.sources import load_networks
 
@@ -492,6 +644,11 @@ def evaluate_model(source: str | os.PathLike | None, data: str | os.PathLike, *,
         task = loaded.task
     if task not in TASKS:
         raise EvaluationError(f"task must be one of {', '.join(TASKS)} (a baseline needs it), got {task!r}")
+    if task in EDIT_TASKS:
+        return _evaluate_editor(task, source, loaded, data, baseline=baseline, split=split, count=int(count),
+                                batch_size=batch_size, image_size=image_size, device=device,
+                                train_count=train_count, data_options=data_options, attributes=attributes,
+                                train_seed=train_seed, extractor=extractor)
     kind, _ = resolve_data_kind(data)
     if nets:
         spec = _model_inputs(task, nets)
@@ -527,6 +684,66 @@ def evaluate_model(source: str | os.PathLike | None, data: str | os.PathLike, *,
     return result
 
 
+def _evaluate_editor(task: str, source, loaded, data, *, baseline: str | None, split: str, count: int,
+                     batch_size: int, image_size, device, train_count: int, data_options: dict[str, Any] | None,
+                     attributes: dict[str, list[str]] | None, train_seed: int | None,
+                     extractor: str | None = None) -> EvaluationResult:
+    """:func:`evaluate_model` for ``fader`` / ``icgan``: the model (through
+    :class:`~fashion_gans.pipelines.edit.AttributeEditPipeline`) or a baseline editor on held-out labelled
+    images."""
+    kind, _ = edit_data_kind(data)
+    recorded, recorded_options = (training_split(recorded_train_config(source, loaded)) if loaded is not None
+                                  else (None, {}))
+    # The seed picks the held-out synthetic designs; Fashion-MNIST's split is fixed, so it does not matter there.
+    if (kind == "synthetic" and train_seed is not None and recorded is not None
+            and int(train_seed) != int(recorded)):
+        raise EvaluationError(f"model {source} trained on the synthetic world of seed {recorded}, not {train_seed}: "
+                              "its held-out designs are those of its own seed")
+    seed = int(train_seed if train_seed is not None else (recorded if recorded is not None else 0))
+    if loaded is not None:
+        spec = _model_inputs(task, loaded.networks)
+        if attributes is not None and {k: list(v) for k, v in attributes.items()} != spec["attributes"]:
+            raise EvaluationError(f"model {source} edits {spec['attributes']}; attributes= is for baselines only")
+        if data_options is None:
+            data_options = recorded_options or None
+    else:
+        size = image_size if image_size is not None else (32 if kind == "fashion-mnist" else 64)
+        size = size[0] if isinstance(size, (tuple, list)) else size
+        spec = {"image_size": (int(size), int(size)), "channels": 1 if kind == "fashion-mnist" else 3,
+                "attributes": {k: list(v) for k, v in (attributes or default_edit_attributes(kind)).items()}}
+    needs_train = baseline in ("mean", "nearest")
+    ev = load_eval_data(task, data, split=split, count=count, train_count=int(train_count) if needs_train else 0,
+                        data_options=data_options, train_seed=seed, **spec)
+    if baseline is not None:
+        edit_fn = edit_baseline(baseline, ev)
+        name = f"baseline:{baseline}"
+    else:
+        from fashion_gans.pipelines.edit import AttributeEditPipeline
+
+        for net in loaded.networks.values():
+            net.to(device).eval()
+        edit_fn = AttributeEditPipeline(loaded, device).edit_tensor
+        name = str(source)
+    result = score_edits(ev, edit_fn, model=name, batch_size=batch_size, device=device)
+    result.data = str(data)
+    if ev.count < count:
+        result.notes.insert(0, f"asked for {count} samples; the {split} split has {ev.count}")
+    if not result.held_out:
+        result.notes.insert(0, f"the {split} split is not held out: the model may have trained on these samples")
+    if kind == "synthetic":
+        result.notes.append(f"synthetic flats of world seed {seed} (the training seed); "
+                            + ("the test split holds designs (kind, colour, pattern, pattern colour) that seed "
+                               "holds out, so no test image is a training image" if split == "test" else
+                               f"the {split} split"))
+    if needs_train:
+        result.notes.append(f"{ev.train_targets['image'].shape[0]} labelled training images searched")
+    if extractor is not None:
+        result.notes.append(f"extractor {extractor!r} not used: edits are read by the attribute reader")
+    if data_options:
+        result.notes.append(f"dataset split options: {json.dumps(_split_only(data_options), sort_keys=True)}")
+    return result
+
+
 def _split_only(options: dict[str, Any]) -> dict[str, Any]:
     from .data import SPLIT_OPTIONS
 
@@ -537,6 +754,40 @@ def run_data_options(source: str | os.PathLike) -> dict[str, Any] | None:
     """The split options (``test_percent``, ``test_fraction``, ``protocol``) of the training run ``source``
     belongs to: ``train.data_options`` of the ``config.json`` in ``source``, its parent (``final/``) or its
     grandparent (``checkpoints/<step>``); None when ``source`` is no run (a model folder, a Hub id...)."""
+    train = run_train_config(source)
+    if train is not None and isinstance(train.get("data_options"), dict):
+        return _split_only(train["data_options"])
+    return None
+
+
+def recorded_train_config(source: str | os.PathLike | None, loaded: Any = None) -> dict[str, Any]:
+    """The training settings recorded with a model (a TrainConfig as a dict, ``{}`` when none is known): the
+    ``train`` section of its ``bundle.json`` (bundled and Hub models; ``loaded.meta``) over that of the training
+    run ``source`` belongs to (:func:`run_train_config`)."""
+    train = dict(run_train_config(source) or {})
+    meta_train = (getattr(loaded, "meta", None) or {}).get("train")
+    if isinstance(meta_train, dict):
+        train.update(meta_train)
+    return train
+
+
+def training_split(train: dict[str, Any] | None) -> tuple[int | None, dict[str, Any]]:
+    """The world seed and split options (``test_fraction``, ...) that chose a training run's held-out data, from
+    its recorded ``train`` settings (:func:`recorded_train_config`).  The training datasets are built with
+    ``{"seed": train.seed, **train.data_options}``, so a ``data_options`` seed wins over the run's seed; the seed
+    is None when nothing is recorded."""
+    train = train or {}
+    options = train.get("data_options") if isinstance(train.get("data_options"), dict) else {}
+    seed = options.get("seed", train.get("seed"))
+    return (None if seed is None else int(seed)), _split_only(options)
+
+
+def run_train_config(source: str | os.PathLike | None) -> dict[str, Any] | None:
+    """The ``train`` section (a TrainConfig as a dict) of the training run ``source`` belongs to: the
+    ``config.json`` in ``source``, its parent (``final/``) or its grandparent (``checkpoints/<step>``); None
+    when ``source`` is no run."""
+    if source is None:
+        return None
     path = Path(source)
     if not path.is_dir():
         return None
@@ -548,6 +799,6 @@ def run_data_options(source: str | os.PathLike) -> dict[str, Any] | None:
             train = json.loads(cfg.read_text(encoding="utf-8")).get("train")
         except (OSError, json.JSONDecodeError, AttributeError):
             continue
-        if isinstance(train, dict) and isinstance(train.get("data_options"), dict):
-            return _split_only(train["data_options"])
+        if isinstance(train, dict):
+            return train
     return None

@@ -22,6 +22,8 @@ from .config import (
     PGPGConfig,
     PixelDTGANConfig,
     StyleGANConfig,
+    FaderConfig,
+    IcGANConfig,
     config_from_dict,
     get_preset,
     list_presets,
@@ -37,6 +39,10 @@ from .stylegan import (
     StyleGANGenerator,
     fade_in_alpha,
 )
+# attribute editing: Fader Networks (.fader) -- imports go here
+from .fader import FaderNetwork, LatentDiscriminator
+# attribute editing: IcGAN (.icgan) -- imports go here
+from .icgan import IcGANDiscriminator, IcGANEncoderY, IcGANEncoderZ, IcGANGenerator
 
 __all__ = [
     "ConfigError", "ModelConfig", "PGPGConfig", "PixelDTGANConfig", "CycleGANConfig", "StyleGANConfig",
@@ -47,6 +53,8 @@ __all__ = [
     "CycleGANGenerator", "CycleGANDiscriminator",
     "StyleGANGenerator", "StyleGANDiscriminator", "StyleGAN2Generator", "StyleGAN2Discriminator",
     "fade_in_alpha", "MODEL_CLASSES",
+    "FaderConfig", "FaderNetwork", "LatentDiscriminator",
+    "IcGANConfig", "IcGANGenerator", "IcGANDiscriminator", "IcGANEncoderZ", "IcGANEncoderY",
 ]
 
 #: Every Hub-loadable class by name (the ``model_class`` stored in config.json).
@@ -56,6 +64,10 @@ MODEL_CLASSES: dict[str, type[HubModel]] = {
         PGPGGenerator, PGPGDiscriminator, PixelDTGenerator, PixelDTRealDiscriminator,
         PixelDTAssociationDiscriminator, CycleGANGenerator, CycleGANDiscriminator, StyleGANGenerator,
         StyleGANDiscriminator, StyleGAN2Generator, StyleGAN2Discriminator,
+        # attribute editing: Fader Networks classes go here
+        FaderNetwork, LatentDiscriminator,
+        # attribute editing: IcGAN classes go here
+        IcGANGenerator, IcGANDiscriminator, IcGANEncoderZ, IcGANEncoderY,
     )
 }
 
@@ -80,4 +92,11 @@ def build_models(config: ModelConfig | str) -> dict[str, nn.Module]:
         if config.version == 1:
             return {"generator": StyleGANGenerator(config), "discriminator": StyleGANDiscriminator(config)}
         return {"generator": StyleGAN2Generator(config), "discriminator": StyleGAN2Discriminator(config)}
+    # attribute editing: Fader Networks -> {"fader": FaderNetwork, "latent_disc": LatentDiscriminator}
+    if isinstance(config, FaderConfig):
+        return {"fader": FaderNetwork(config), "latent_disc": LatentDiscriminator(config)}
+    # attribute editing: IcGAN -> {"generator", "discriminator", "encoder_z", "encoder_y"}
+    if isinstance(config, IcGANConfig):
+        return {"generator": IcGANGenerator(config), "discriminator": IcGANDiscriminator(config),
+                "encoder_z": IcGANEncoderZ(config), "encoder_y": IcGANEncoderY(config)}
     raise ConfigError(f"cannot build models for {type(config).__name__}")

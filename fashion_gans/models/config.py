@@ -308,9 +308,9 @@ class StyleGANConfig(ModelConfig):
 
 # ------------------------------------------------------------------------------------- attribute editing
 def _synthetic_edit_attributes() -> dict[str, list[str]]:
-    from fashion_gans.data.synthetic import GARMENT_COLOURS, GARMENT_KINDS, PATTERNS
+    from fashion_gans.data.attributes import SYNTHETIC_ATTRIBUTE_VALUES
 
-    return {"colour": list(GARMENT_COLOURS), "pattern": list(PATTERNS), "kind": list(GARMENT_KINDS)}
+    return {name: list(values) for name, values in SYNTHETIC_ATTRIBUTE_VALUES.items()}
 
 
 def _fmnist_edit_attributes() -> dict[str, list[str]]:
@@ -320,10 +320,24 @@ def _fmnist_edit_attributes() -> dict[str, list[str]]:
 
 
 #: What the synthetic world records of a product photo and the ``synthetic-attributes`` network reads back:
-#: the garment's main colour, its pattern and its kind (the attribute sliders of the synthetic presets).
+#: the garment's main colour, its pattern and its kind (the attribute sliders of the synthetic presets); lists
+#: of :data:`fashion_gans.data.attributes.SYNTHETIC_ATTRIBUTE_VALUES`.
 SYNTHETIC_EDIT_ATTRIBUTES: dict[str, list[str]] = _synthetic_edit_attributes()
 #: Fashion-MNIST: the class is the one attribute.
 FMNIST_EDIT_ATTRIBUTES: dict[str, list[str]] = _fmnist_edit_attributes()
+
+
+def _attributes_from_pairs(value: Any) -> Any:
+    """``[[name, values], ...]`` (how :meth:`FaderConfig.to_dict` / :meth:`IcGANConfig.to_dict` store the
+    attributes) -> the ordered dict; anything else unchanged.  The order of the attributes is the order of the
+    blocks of the code, and the project's JSON files are written with sorted keys, which would reorder a dict."""
+    if isinstance(value, (list, tuple)) and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in value):
+        return {p[0]: list(p[1]) for p in value}
+    return value
+
+
+def _attributes_to_pairs(attributes: dict) -> list:
+    return [[name, list(values)] for name, values in attributes.items()]
 
 
 def _check_attributes(attributes: Any, n: str) -> None:
@@ -331,40 +345,39 @@ def _check_attributes(attributes: Any, n: str) -> None:
            "expected a non-empty mapping attribute name -> list of its values")
     for name, values in attributes.items():
         _check(isinstance(name, str) and bool(name), n, "attributes", f"attribute names must be strings, got {name!r}")
-        _check(isinstance(values, (list, tuple)) and len(values) >= 2 and len(set(values)) == len(values), n,
-               "attributes", f"attribute {name!r} needs at least 2 distinct values, got {values!r}")
+        _check(isinstance(values, (list, tuple)) and len(values) >= 2, n,
+               "attributes", f"attribute {name!r} needs a list of at least 2 distinct values, got {values!r}")
+        # Value names are what the UI sliders, JSON edit requests and CSV labels spell: strings only.
+        bad = [v for v in values if not isinstance(v, str) or not v]
+        _check(not bad, n, "attributes", f"attribute {name!r}: values must be non-empty strings, got {bad!r}")
+        _check(len(set(values)) == len(values), n, "attributes",
+               f"attribute {name!r} needs at least 2 distinct values, got {values!r}")
 
 
 @dataclass
-class FaderConfig(ModelConfig):
-    """Fader Networks (Lample et al., NeurIPS 2017): an encoder-decoder whose latent code is made
-    attribute-free by a latent discriminator; the decoder takes the attributes as one-hot blocks (one block per
-    attribute, the code concatenated as constant maps to the input of every decoder layer), so attributes can
-    be dialled at decode time."""
-
-    family: ClassVar[str] = "fader"
+class _AttributeEditConfig(ModelConfig):
+    """What the attribute editors share: a square image size, its channels and the ordered attributes (a mapping
+    name -> list of values; saved as a list of ``[name, values]`` pairs so that the order survives JSON files
+    written with sorted keys)."""
 
     image_size: int = 64
     image_channels: int = 3
     attributes: dict = dataclasses.field(default_factory=_synthetic_edit_attributes)
-    # Encoder: one stride-2 4x4 conv (+ BN + LeakyReLU 0.2) per entry; the decoder mirrors it.
-    enc_channels: tuple[int, ...] = (32, 64, 128, 256, 256)
-    # Latent discriminator: one conv on the latent map, then a hidden FC layer, dropout, one logit block per
-    # attribute (the paper: C512 + FC 512, dropout 0.3).
-    dis_hidden: int = 256
-    dis_dropout: float = 0.3
+
+    def __post_init__(self) -> None:
+        self.attributes = _attributes_from_pairs(self.attributes)
+        super().__post_init__()
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["attributes"] = _attributes_to_pairs(self.attributes)  # a list keeps the order under sorted keys
+        return out
 
     def validate(self) -> None:
         n = type(self).__name__
         _check(isinstance(self.image_size, int) and self.image_size >= 8, n, "image_size", "must be an int >= 8")
         _check(self.image_channels in (1, 3), n, "image_channels", "must be 1 or 3")
         _check_attributes(self.attributes, n)
-        _check(len(self.enc_channels) >= 1 and all(int(c) >= 1 for c in self.enc_channels), n, "enc_channels",
-               "needs at least one positive width")
-        _check(self.image_size % (2 ** len(self.enc_channels)) == 0, n, "enc_channels",
-               f"image_size {self.image_size} must be divisible by 2**{len(self.enc_channels)}")
-        _check(self.dis_hidden >= 1, n, "dis_hidden", "must be >= 1")
-        _check(0.0 <= self.dis_dropout < 1.0, n, "dis_dropout", "must be in [0, 1)")
 
     @property
     def code_size(self) -> int:
@@ -373,7 +386,34 @@ class FaderConfig(ModelConfig):
 
 
 @dataclass
-class IcGANConfig(ModelConfig):
+class FaderConfig(_AttributeEditConfig):
+    """Fader Networks (Lample et al., NeurIPS 2017): an encoder-decoder whose latent code is made
+    attribute-free by a latent discriminator; the decoder takes the attributes as one-hot blocks (one block per
+    attribute, the code concatenated as constant maps to the input of every decoder layer), so attributes can
+    be dialled at decode time."""
+
+    family: ClassVar[str] = "fader"
+
+    # Encoder: one stride-2 4x4 conv (+ BN + LeakyReLU 0.2) per entry; the decoder mirrors it.
+    enc_channels: tuple[int, ...] = (32, 64, 128, 256, 256)
+    # Latent discriminator: one conv on the latent map, then a hidden FC layer, dropout, one logit block per
+    # attribute (the paper: C512 + FC 512, dropout 0.3).
+    dis_hidden: int = 256
+    dis_dropout: float = 0.3
+
+    def validate(self) -> None:
+        super().validate()
+        n = type(self).__name__
+        _check(len(self.enc_channels) >= 1 and all(int(c) >= 1 for c in self.enc_channels), n, "enc_channels",
+               "needs at least one positive width")
+        _check(self.image_size % (2 ** len(self.enc_channels)) == 0, n, "enc_channels",
+               f"image_size {self.image_size} must be divisible by 2**{len(self.enc_channels)}")
+        _check(self.dis_hidden >= 1, n, "dis_hidden", "must be >= 1")
+        _check(0.0 <= self.dis_dropout < 1.0, n, "dis_dropout", "must be in [0, 1)")
+
+
+@dataclass
+class IcGANConfig(_AttributeEditConfig):
     """IcGAN (Perarnau et al., "Invertible Conditional GANs for image editing", 2016): a conditional DCGAN
     G(z, y) / D(x, y), plus two independent encoders E_z (image -> z) and E_y (image -> attributes) that invert
     it (the paper's best "IND" configuration).  y enters G at its input (concatenated to z) and D at its
@@ -381,9 +421,6 @@ class IcGANConfig(ModelConfig):
 
     family: ClassVar[str] = "icgan"
 
-    image_size: int = 64
-    image_channels: int = 3
-    attributes: dict = dataclasses.field(default_factory=_synthetic_edit_attributes)
     z_dim: int = 64
     # Generator: 4x4 start, one 2x upsampling (transposed conv + BN + ReLU) per entry after the first.
     g_channels: tuple[int, ...] = (256, 128, 64, 32)
@@ -392,10 +429,8 @@ class IcGANConfig(ModelConfig):
     e_channels: tuple[int, ...] = (32, 64, 128, 256)
 
     def validate(self) -> None:
+        super().validate()
         n = type(self).__name__
-        _check(isinstance(self.image_size, int) and self.image_size >= 8, n, "image_size", "must be an int >= 8")
-        _check(self.image_channels in (1, 3), n, "image_channels", "must be 1 or 3")
-        _check_attributes(self.attributes, n)
         _check(self.z_dim >= 1, n, "z_dim", "must be >= 1")
         _check(self.image_size == 4 * 2 ** len(self.g_channels), n, "g_channels",
                f"{len(self.g_channels)} upsamplings from 4x4 give {4 * 2 ** len(self.g_channels)} px, "
@@ -407,11 +442,6 @@ class IcGANConfig(ModelConfig):
             k = len(getattr(self, name))
             _check(self.image_size % (2 ** k) == 0, n, name, f"image_size {self.image_size} must be divisible "
                    f"by 2**{k}")
-
-    @property
-    def code_size(self) -> int:
-        """Length of the attribute code y: the sum of every attribute's number of values."""
-        return sum(len(v) for v in self.attributes.values())
 
 
 _FAMILIES: dict[str, type[ModelConfig]] = {

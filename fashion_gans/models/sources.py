@@ -40,9 +40,10 @@ HUB_PATTERNS = ["bundle.json", "README.md", "*/config.json", "*/model.safetensor
 _HUB_CONFIG_PATTERNS = ["bundle.json", "*/config.json", "final/*/config.json"]
 #: Task -> model family -> the network names its export holds.
 TASK_NETWORKS = {"pose": ("generator",), "garment": ("generator",), "style": ("gen_ab", "gen_ba"),
-                 "generation": ("generator",)}
+                 "generation": ("generator",), "fader": ("fader",), "icgan": ("generator", "encoder_z", "encoder_y")}
 _MODEL_CLASS_TASK = {"PGPGGenerator": "pose", "PixelDTGenerator": "garment", "CycleGANGenerator": "style",
-                     "StyleGANGenerator": "generation", "StyleGAN2Generator": "generation"}
+                     "StyleGANGenerator": "generation", "StyleGAN2Generator": "generation",
+                     "FaderNetwork": "fader", "IcGANGenerator": "icgan"}
 
 
 @dataclass

@@ -21,7 +21,8 @@ _LOADING: dict[tuple, threading.Lock] = {}  # one lock per key being loaded: con
 _CACHE_SIZE = 8
 
 TASK_TITLES = {"pose": "pose transfer", "garment": "garment extraction", "style": "style matching",
-               "generation": "generation"}
+               "generation": "generation", "fader": "attribute editing (Fader Networks)",
+               "icgan": "attribute editing (IcGAN)"}
 
 
 class PipelineError(ValueError):

@@ -15,7 +15,8 @@ __all__ = ["TrainConfig", "TrainingError", "TASKS", "MIXED_PRECISION", "LR_SCHED
            "COMPILE_BACKENDS", "hub_folder"]
 
 #: Task name -> model family it trains.
-TASKS = {"pose": "pgpg", "garment": "pixeldtgan", "style": "cyclegan", "generation": "stylegan"}
+TASKS = {"pose": "pgpg", "garment": "pixeldtgan", "style": "cyclegan", "generation": "stylegan",
+         "fader": "fader", "icgan": "icgan"}
 MIXED_PRECISION = ("no", "fp16", "bf16")
 #: ``default`` = the task's own setting (thesis: plateau for style and generation, none for pose and garment).
 LR_SCHEDULES = ("default", "none", "plateau")
@@ -23,7 +24,10 @@ LR_SCHEDULES = ("default", "none", "plateau")
 PLATEAU_KEYS = ("factor", "patience", "cooldown", "min_lr", "threshold", "threshold_mode", "every")
 COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
 #: Model family -> the default preset for ``data="fashion-mnist"`` (1 channel, 32 px).
-FMNIST_PRESETS = {"cyclegan": "cyclegan_fmnist", "stylegan": "stylegan_fmnist"}
+FMNIST_PRESETS = {"cyclegan": "cyclegan_fmnist", "stylegan": "stylegan_fmnist", "fader": "fader_fmnist",
+                  "icgan": "icgan_fmnist"}
+#: Model family -> its default preset for other data where it has no ``*_small`` preset.
+DEFAULT_PRESETS = {"fader": "fader_synthetic", "icgan": "icgan_synthetic"}
 
 
 def hub_folder(repo: str) -> str | None:
@@ -50,7 +54,7 @@ class TrainingError(RuntimeError):
 class TrainConfig:
     # --- what to train -------------------------------------------------------------------------------------
     task: str = "style"
-    """One of ``pose``, ``garment``, ``style``, ``generation``."""
+    """One of ``pose``, ``garment``, ``style``, ``generation``, ``fader``, ``icgan``."""
     preset: str = ""
     """Model preset name from :func:`fashion_gans.models.get_preset` (default: the task's ``*_small`` preset, or its
     ``*_fmnist`` preset (1 channel, 32 px) when ``data`` is ``fashion-mnist``)."""
@@ -245,7 +249,7 @@ class TrainConfig:
         family = TASKS[self.task]
         if self.data.strip().startswith("fashion-mnist") and family in FMNIST_PRESETS:
             return FMNIST_PRESETS[family]
-        return f"{family}_small"
+        return DEFAULT_PRESETS.get(family, f"{family}_small")
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

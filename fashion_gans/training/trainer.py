@@ -28,7 +28,7 @@ Run folder (``TrainConfig.output_dir``)::
     config.json              TrainConfig + model config of the run
     checkpoints/step-*/      full training state (see :mod:`.checkpoint`)
     samples/step-*.png       fixed-seed sample grids
-    logs/scalars.jsonl       every logged loss, learning rate and metric; logs/<tracker files> (TensorBoard)
+    logs/scalars.jsonl       every logged loss, learning rate, metric and the wall clock of each logged step; logs/<tracker files> (TensorBoard)
     plots/losses.png, plots/lr.png, plots/metric_<name>.png
     final/<name>/            exported networks (save_pretrained: safetensors + config.json + model card)
 
@@ -63,6 +63,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -598,6 +599,8 @@ class Trainer:
         if self.is_main:
             self._append_log({"step": self.step, "kind": "loss", **values})
             self._append_log({"step": self.step, "kind": "lr", **lrs})
+            # Wall clock of the logged step: seconds per step of a run (and of each resumed session) from the log.
+            self._append_log({"step": self.step, "kind": "time", "unix": round(time.time(), 3)})
             self.pbar.update(self.step - self._pbar_pos)
             self._pbar_pos = self.step
             self.pbar.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)

@@ -15,8 +15,15 @@ endpoint               inputs -> outputs
 ``/generate``          seed, count, psi, model -> image grid
 ``/style_mix``         seed A, seed B, crossover layer, psi, model -> 2x2 grid (A, B, A+B, B+A)
 ``/interpolate``       seed A, seed B, frames, psi, model, format (gif|webp) -> animation file
+``/edit_attributes``   image, model, edits JSON ``{attribute: value}``, amounts JSON ``{attribute: 0..1.5}``
+                       -> edited image, "read as: ..." text, JSON of the attributes read / targeted / amounts
 ``/render_world``      world seed, identity, size -> poses, extras, attributes JSON
 =====================  ==========================================================================================
+
+``/edit_attributes`` takes the edits as JSON text rather than one parameter per attribute: each model has its own
+attributes (colour / pattern / kind, or the Fashion-MNIST class), so a fixed positional signature would mean a
+different thing for every model; named attributes work for any model and read the same in Python
+(``pipe(image, edits, amounts)``).  In the page the per-attribute dropdowns and sliders fill that JSON in.
 
 Bad input (a file that is not an image, an empty pose, a model of another tool ...) answers with a ``gr.Error``
 that names the problem; the server keeps serving.
@@ -38,7 +45,15 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .registry import ModelChoiceError, ModelRegistry, parse_model_specs, MODELS_ENV
+from .registry import (
+    MODELS_ENV,
+    ModelChoiceError,
+    ModelRegistry,
+    model_attributes,
+    parse_model_specs,
+    tool_tasks,
+    tool_title,
+)
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
 #: Uploads larger than this are refused by the server (``launch(max_file_size=...)``).
@@ -47,6 +62,21 @@ MAX_FILE_SIZE = "10mb"
 CONCURRENCY_LIMIT = 2
 QUEUE_SIZE = 32
 EDIT_CANVAS = (256, 256)
+#: Interpolation frames are enlarged (nearest neighbour) until their short side reaches this many pixels.
+ANIMATION_MIN_SIDE = 128
+#: The app's own result files (copied by Gradio into its cache at once) are deleted after this many seconds,
+#: looked for at most every PRUNE_EVERY_S seconds.
+TEMP_MAX_AGE_S = 600.0
+PRUNE_EVERY_S = 30.0
+#: Name stems of the files the app writes into ``temp_dir`` (``<stem>-<uuid>.<suffix>``): pruning deletes only
+#: these (and their interrupted atomic writes, ``.<stem>-...tmp``), since ``temp_dir`` may be a folder the caller
+#: shares with other files.
+TEMP_FILE_STEMS = ("image", "interpolation")
+#: Attribute rows (a target-value dropdown and an amount slider each) of the attribute-editing tab; a model with
+#: more attributes has its others edited through the edits JSON (Advanced).
+MAX_ATTRIBUTE_ROWS = 4
+#: The dropdown value (and edits-JSON value) that leaves an attribute as the model read it.
+KEEP = "keep"
 #: The crossover slider's upper end for models the demo cannot size in advance (StyleGAN at 1024 px: 18 styles).
 CROSSOVER_MAX = 17
 _LOG = logging.getLogger(__name__)
@@ -77,9 +107,17 @@ TOOLS = (
         "Seeds → new full-body fashion photos, with truncation, style mixing and interpolation. Models: StyleGAN "
         "and StyleGAN2, trained on DeepFashion Fashion Synthesis, Fashion-MNIST or the synthetic world.",
     ),
+    (
+        "Edit attributes",
+        "A product photo + new attribute values → the same item with its colour, pattern or kind changed, each "
+        "as far as its slider says (0 keeps it, 1 sets it, up to 1.5 exaggerates). Models: Fader Networks "
+        "(an encoder-decoder whose latent code a latent discriminator makes attribute-free) and IcGAN (a "
+        "conditional DCGAN with encoders back to its z and attributes), trained on the synthetic world's product "
+        "photos or Fashion-MNIST (class).",
+    ),
 )
 _TASK_OF_TOOL = {"Pose transfer": "pose", "Garment extraction": "garment", "Style matching": "style",
-                 "Generation": "generation"}
+                 "Generation": "generation", "Edit attributes": "edit"}
 
 
 def _grid(images: list[np.ndarray], columns: int) -> np.ndarray:
@@ -123,7 +161,8 @@ def render_world_preview(seed: int, identity: int, size: int = 128) -> tuple[np.
 
 # ---------------------------------------------------------------------------------------------- examples
 def example_files(group: str) -> list[str]:
-    """Paths of the shipped example images of ``group`` (persons, references, scenes, shoes, bags, fmnist)."""
+    """Paths of the shipped example images of ``group`` (persons, references, scenes, shoes, bags, fmnist, flats,
+    fmnist_clothes)."""
     folder = EXAMPLES_DIR / group
     return sorted(str(p) for p in folder.glob("*.png")) if folder.is_dir() else []
 
@@ -137,17 +176,66 @@ class DemoBackend:
         self.device = device
         self.temp_dir = Path(temp_dir) if temp_dir else Path(tempfile.mkdtemp(prefix="fashion-gans-demo-"))
         self.temp_dir.mkdir(parents=True, exist_ok=True)
+        self._pruned = 0.0
 
     # ---- helpers
-    def _prune(self, max_age_s: float = 3600.0) -> None:
-        """Delete this app's own temporary files older than ``max_age_s`` (Gradio serves copies from its cache)."""
+    def _prune(self, max_age_s: float = TEMP_MAX_AGE_S) -> None:
+        """Delete this app's own files older than ``max_age_s``: Gradio copies each result into its cache (and
+        serves the copy) before the request ends, so ours are only needed for moments."""
         now = time.time()
-        for old in self.temp_dir.glob("interpolation-*"):
+        if now - self._pruned < PRUNE_EVERY_S:
+            return
+        self._pruned = now
+        patterns = [p for stem in TEMP_FILE_STEMS for p in (f"{stem}-*", f".{stem}-*.tmp")]
+        for old in {f for pattern in patterns for f in self.temp_dir.glob(pattern)}:
             try:
-                if now - old.stat().st_mtime > max_age_s:
+                if old.is_file() and now - old.stat().st_mtime > max_age_s:
                     old.unlink()
             except OSError:
                 pass
+
+    def _new_file(self, stem: str, suffix: str) -> Path:
+        if stem not in TEMP_FILE_STEMS:
+            raise ValueError(f"temporary file stem {stem!r} is not one of {TEMP_FILE_STEMS} (the ones pruned)")
+        self._prune()
+        return self.temp_dir / f"{stem}-{uuid.uuid4().hex[:12]}.{suffix}"
+
+    def image_file(self, image: Any) -> str:
+        """``image`` (PIL image or uint8 array) as a PNG file of its own, written atomically; its path.
+
+        Returned PIL images and arrays are written by Gradio into its cache at a path named by their content,
+        truncating and rewriting that file in place, so two visitors who get the same result (the same example,
+        the same seed) at the same time break each other's download: the server announces the file's length and
+        then finds it empty (``RemoteProtocolError`` in ``gradio_client``).  A returned file path is instead copied
+        into the cache under a temporary name and renamed, which never changes a file that is being served.
+        """
+        from PIL import Image
+
+        from fashion_gans.data.io import atomic_path
+
+        img = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))
+        path = self._new_file("image", "png")
+        with atomic_path(path) as tmp:
+            img.save(tmp, format="PNG")
+        return str(path)
+
+    def as_files(self, fn: Callable) -> Callable:
+        """``fn`` with every image in its result (one value or a tuple) handed over as a PNG file (:meth:`image_file`);
+        other values (keypoints JSON, file paths) pass unchanged."""
+        from PIL import Image
+
+        def is_image(v: Any) -> bool:
+            return isinstance(v, Image.Image) or (isinstance(v, np.ndarray) and v.dtype == np.uint8
+                                                  and v.ndim in (2, 3))
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            out = fn(*args, **kwargs)
+            if isinstance(out, tuple):
+                return tuple(self.image_file(v) if is_image(v) else v for v in out)
+            return self.image_file(out) if is_image(out) else out
+
+        return wrapper
 
     def pipeline(self, task: str, model: str | None):
         from fashion_gans.models.hub import ModelFileError
@@ -155,20 +243,19 @@ class DemoBackend:
 
         source, revision = self.registry.resolve(model, task)
         shown = (model or "").strip() or self.registry.default(task) or "model"
+        cls = pipeline_for_task(tool_tasks(task)[0])  # attribute editing: one pipeline for Fader and IcGAN models
         try:
-            return pipeline_for_task(task).from_pretrained(source, device=self.device, revision=revision,
-                                                           max_parameters=self.registry.max_parameters)
+            return cls.from_pretrained(source, device=self.device, revision=revision,
+                                       max_parameters=self.registry.max_parameters)
         except (ModelFileError, PipelineError) as exc:  # name the model, never the server's folders
             raise type(exc)(_hide_paths(str(exc), {str(source): shown})) from exc
 
     def status(self, task: str, model: str | None = None) -> str:
-        from fashion_gans.pipelines.base import TASK_TITLES
-
         name = (model or "").strip() or self.registry.default(task)
         if name is None:
             hint = (" Type the Hub repo id of a trained model (user/name) into the model box."
                     if self.registry.allow_hub else "")
-            return (f"**No {TASK_TITLES[task]} model is available** in this installation: no weights for this tool "
+            return (f"**No {tool_title(task)} model is available** in this installation: no weights for this tool "
                     f"are bundled yet.{hint}")
         entry = self.registry.entries.get(name)
         if entry is None:
@@ -300,7 +387,6 @@ class DemoBackend:
     def interpolate(self, seed_a: float, seed_b: float, frames: float, psi: float, model: str | None,
                     fmt: str = "gif") -> str:
         from fashion_gans.pipelines import save_animation
-        from fashion_gans.pipelines.images import upscale_for_display
 
         fmt = (fmt or "gif").lower().lstrip(".")
         if fmt not in ("gif", "webp"):
@@ -308,10 +394,103 @@ class DemoBackend:
         pipe = self.pipeline("generation", model)
         images = pipe.interpolate(_int(seed_a, "seed A"), _int(seed_b, "seed B"), _int(frames, "frames"),
                                   psi=_float(psi, "psi"))
-        images = [upscale_for_display(im.convert("RGB"), 128) for im in images]
-        self._prune()
-        path = self.temp_dir / f"interpolation-{uuid.uuid4().hex[:12]}.{fmt}"
-        return str(save_animation(images, path, fps=12))
+        # Enlarged like upscale_for_display(..., 128), but by save_animation after the GIF colour reduction, which
+        # then works on the model's pixels (and once per frame of the loop), not on the enlarged copies.
+        scale = min(16, max(1, -(-ANIMATION_MIN_SIDE // min(images[0].size))))
+        return str(save_animation(images, self._new_file("interpolation", fmt), fps=12, scale=scale))
+
+    # ---- attribute editing
+    def edit_attributes_of(self, model: str | None) -> dict[str, list[str]]:
+        """The attributes (name -> values) of an attribute-editing model: read from an offered model's config (no
+        weights loaded), otherwise from the loaded model (a Hub repo id, a run with only checkpoints)."""
+        name = (model or "").strip() or self.registry.default("edit")
+        entry = self.registry.entries.get(name or "")
+        if entry is not None and entry.task in tool_tasks("edit"):
+            attributes = model_attributes(entry.source)
+            if attributes:
+                return attributes
+        return self.pipeline("edit", model).attributes
+
+    def edit_controls(self, model: str | None) -> tuple:
+        """The tab's status line and its attribute rows for ``model`` (``MAX_ATTRIBUTE_ROWS`` value dropdowns, amount
+        sliders, then the rows' columns): one row per attribute (the first ``MAX_ATTRIBUTE_ROWS``) labelled with its
+        name, its values offered after "keep"; the other rows hidden."""
+        import gradio as gr
+        from fashion_gans.models.hub import ModelFileError
+        from fashion_gans.pipelines import PipelineError
+
+        status = self.status("edit", model)
+        attributes: dict[str, list[str]] = {}
+        if (model or "").strip() or self.registry.default("edit"):
+            try:
+                attributes = self.edit_attributes_of(model)
+            except (ModelChoiceError, ModelFileError, PipelineError, ValueError) as exc:
+                status += f"\n\n**This model cannot be used:** {_hide_paths(str(exc))}"
+            except Exception as exc:  # noqa: BLE001 - logged; the page keeps working with the other models
+                _LOG.exception("reading the attributes of %r failed", model)
+                status += f"\n\n**This model cannot be used** ({type(exc).__name__}; it has been logged)."
+        if attributes:
+            listed = ", ".join(f"{a} ({len(v)} values)" for a, v in attributes.items())
+            status += f"\n\nEditable attributes: {listed}."
+            if len(attributes) > MAX_ATTRIBUTE_ROWS:
+                status += (f" The first {MAX_ATTRIBUTE_ROWS} have controls here; set the others in Advanced → "
+                           "Edits (JSON).")
+        names = list(attributes)[:MAX_ATTRIBUTE_ROWS]
+        values, amounts, columns = [], [], []
+        for i in range(MAX_ATTRIBUTE_ROWS):
+            if i < len(names):
+                attr = names[i]
+                values.append(gr.update(choices=[KEEP, *attributes[attr]], value=KEEP, label=attr, visible=True))
+                amounts.append(gr.update(value=1.0, label=f"{attr} amount", visible=True))
+            else:
+                values.append(gr.update(choices=[KEEP], value=KEEP, visible=False))
+                amounts.append(gr.update(value=1.0, visible=False))
+            columns.append(gr.update(visible=i < len(names)))
+        return (status, *values, *amounts, *columns)
+
+    def edit_rows(self, image: str | None, model: str | None, *rows: Any):
+        """The page's Edit button: the attribute rows (``MAX_ATTRIBUTE_ROWS`` target values, then as many
+        amounts) -> :meth:`edit_attributes`, plus the edits and amounts JSON it used (shown under Advanced)."""
+        if len(rows) != 2 * MAX_ATTRIBUTE_ROWS:
+            raise ValueError(f"expected {MAX_ATTRIBUTE_ROWS} values and {MAX_ATTRIBUTE_ROWS} amounts, got {len(rows)}")
+        names = list(self.edit_attributes_of(model))[:MAX_ATTRIBUTE_ROWS]
+        edits: dict[str, str] = {}
+        amounts: dict[str, float] = {}
+        for i, attr in enumerate(names):
+            value, amount = rows[i], rows[MAX_ATTRIBUTE_ROWS + i]
+            if value in (None, "", KEEP):
+                continue
+            edits[attr] = str(value)
+            if amount is not None and _float(amount, f"{attr}: amount") != 1.0:
+                amounts[attr] = _float(amount, f"{attr}: amount")
+        edits_json, amounts_json = json.dumps(edits), json.dumps(amounts)
+        return (*self.edit_attributes(image, model, edits_json, amounts_json), edits_json, amounts_json)
+
+    def edit_attributes(self, image: str | None, model: str | None, edits: str | None = None,
+                        amounts: str | None = None):
+        """``edits``: JSON ``{attribute: value}`` (``"keep"`` or a missing attribute keeps what the model reads);
+        ``amounts``: JSON ``{attribute: 0..1.5}`` (missing: 1) -> the edited image (enlarged for display), the
+        "read as" line, and JSON of what was read, targeted and how far."""
+        from fashion_gans.pipelines.images import upscale_for_display
+
+        if image is None:
+            raise ValueError("image: upload a product photo (or pick an example) first")
+        wanted = _json_object(edits, "edits")
+        how_far = _json_object(amounts, "amounts")
+        pipe = self.pipeline("edit", model)
+        wanted = {a: v for a, v in wanted.items() if not (v == KEEP and a in pipe.attributes)}
+        for attr, value in wanted.items():
+            if not isinstance(value, str):
+                raise ValueError(f"edits: the value of {attr!r} must be a string, got {value!r}")
+        result = pipe(image, wanted, how_far)
+        read = result.attributes_read
+        target = {a: wanted.get(a, v) for a, v in read.items()}
+        text = "read as: " + ", ".join(read.values())
+        if wanted:
+            text += " → edited to: " + ", ".join(target.values())
+        info = {"read": read, "target": target,
+                "amounts": {a: float(how_far.get(a, 1.0)) for a in wanted}}
+        return upscale_for_display(result.image), text, json.dumps(info, indent=1)
 
 
 def _int(value: Any, name: str) -> int:
@@ -329,6 +508,24 @@ def _float(value: Any, name: str) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name}: expected a number, got {value!r}") from None
+
+
+def _json_object(text: Any, name: str) -> dict[str, Any]:
+    """A JSON object given as text (empty: ``{}``); the error names the parameter."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return {}
+    if isinstance(text, dict):
+        return dict(text)
+    try:
+        data = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: not valid JSON ({exc}); expected an object such as "
+                         '{"colour": "red"}') from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{name}: expected a JSON object attribute -> value, got {type(data).__name__}")
+    return data
 
 
 def _direction(text: str | None) -> str:
@@ -436,7 +633,7 @@ def _model_box(gr, registry: ModelRegistry, task: str):
     info = ("a bundled model, or a Hub repo id (user/name) of a trained fashion-gans model" if registry.allow_hub
             else "a model offered by this demo")
     return gr.Dropdown(choices=names, value=registry.default(task), allow_custom_value=True, label="Model",
-                       info=info)
+                       info=info, elem_id=f"{task}-model")
 
 
 def build_demo(models: dict[str, str | os.PathLike] | None = None, *,
@@ -455,6 +652,7 @@ def build_demo(models: dict[str, str | os.PathLike] | None = None, *,
     extra = {**parse_model_specs(os.environ.get(MODELS_ENV)), **(models or {})}
     registry = ModelRegistry(extra, model_roots=model_roots, allow_hub=allow_hub, include_bundled=include_bundled)
     backend = DemoBackend(registry, device=device, temp_dir=temp_dir)
+    from fashion_gans.pipelines.edit import MAX_AMOUNT
     from fashion_gans.pipelines.pose import JOINT_NAMES, POSE_GALLERY
 
     def upload(label: str, **kw):
@@ -471,12 +669,14 @@ def build_demo(models: dict[str, str | os.PathLike] | None = None, *,
             gr.Examples(examples=[[f] for f in files], inputs=[target], label=label, examples_per_page=12,
                         api_visibility="private", elem_id=elem_id)
 
-    wrap = _user_errors
+    def wrap(fn: Callable) -> Callable:  # clear errors, and images handed to Gradio as files (DemoBackend.as_files)
+        return _user_errors(backend.as_files(fn))
+
     # delete_cache: Gradio's copies of uploads and results older than a day are removed every hour.
     with gr.Blocks(title="fashion-gans", analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
         gr.Markdown(
-            "# fashion-gans\nA fashion image multi-tool of four GANs: pose transfer, garment extraction, "
-            "shoes ↔ handbags style matching and fashion photo generation. Pick an example or upload a photo; "
+            "# fashion-gans\nA fashion image multi-tool of GANs: pose transfer, garment extraction, shoes ↔ handbags "
+            "style matching, fashion photo generation and attribute editing. Pick an example or upload a photo; "
             "results come from the small bundled models (trained on the synthetic fashion world and Fashion-MNIST) "
             "unless you choose another model."
         )
@@ -637,6 +837,58 @@ def build_demo(models: dict[str, str | os.PathLike] | None = None, *,
                              outputs=mixed, api_name="style_mix")
                 interp_go.click(wrap(backend.interpolate), inputs=[seed_a, seed_b, frames, psi, gen_model, anim_format],
                                 outputs=animation, api_name="interpolate")
+
+            # ------------------------------------------------------------------------------------ attributes
+            with gr.Tab("Edit attributes", id="edit"):
+                gr.Markdown(f"### Edit attributes\n{TOOLS[4][1]}")
+                # The rows as the default model's attributes label them (page updates follow the model box).
+                first = [u if isinstance(u, str) else {k: v for k, v in u.items() if k != "__type__"}
+                         for u in backend.edit_controls(registry.default("edit"))][:1 + 2 * MAX_ATTRIBUTE_ROWS]
+                edit_status = gr.Markdown(first[0])
+                edit_model = _model_box(gr, registry, "edit")
+                with gr.Row():
+                    with gr.Column():
+                        edit_input = upload("Product photo", elem_id="edit-input")
+                        examples(example_files("flats"), edit_input,
+                                 "Synthetic product photos (for fader-synthetic and icgan-synthetic)", "edit-examples")
+                        if any(list(model_attributes(registry.entries[n].source) or ()) == ["class"]
+                               for n in registry.names("edit")):  # a Fashion-MNIST (class) model is offered
+                            examples(example_files("fmnist_clothes"), edit_input,
+                                     "Fashion-MNIST items (for Fashion-MNIST class models)", "edit-fmnist-examples")
+                    with gr.Column():
+                        edit_result = output("Edited image", elem_id="edit-output")
+                        edit_read = gr.Textbox(label="Attributes read from the input", interactive=False,
+                                               elem_id="edit-read")
+                gr.Markdown("New value per attribute (keep: as read from the photo) and how far to go: amount 0 "
+                            "keeps it, 1 sets it, above 1 exaggerates it.")
+                edit_values, edit_amounts, edit_columns = [], [], []
+                with gr.Row():
+                    for i in range(MAX_ATTRIBUTE_ROWS):
+                        shown = first[1 + i].get("visible", False)
+                        with gr.Column(min_width=180, visible=shown, elem_id=f"edit-attribute-{i}") as column:
+                            # allow_custom_value: the choices follow the model; the handler checks every value.
+                            edit_values.append(gr.Dropdown(allow_custom_value=True, elem_id=f"edit-value-{i}",
+                                                           **first[1 + i]))
+                            edit_amounts.append(gr.Slider(0.0, MAX_AMOUNT, step=0.05, elem_id=f"edit-amount-{i}",
+                                                          **first[1 + MAX_ATTRIBUTE_ROWS + i]))
+                        edit_columns.append(column)
+                edit_go = gr.Button("Edit", variant="primary")
+                with gr.Accordion("Advanced", open=False):
+                    edit_json = gr.Textbox(label="Edits (JSON: attribute → new value; what /edit_attributes takes)",
+                                           value="{}", lines=1, elem_id="edit-json")
+                    amounts_json = gr.Textbox(label="Amounts (JSON: attribute → 0..1.5, default 1)", value="{}",
+                                              lines=1, elem_id="edit-amounts-json")
+                    edit_info = gr.Code(label="Read, target and amounts", language="json")
+                    edit_json_go = gr.Button("Edit with this JSON")
+                edit_model.change(backend.edit_controls, inputs=edit_model,
+                                  outputs=[edit_status, *edit_values, *edit_amounts, *edit_columns],
+                                  api_visibility="private")
+                edit_go.click(wrap(backend.edit_rows), inputs=[edit_input, edit_model, *edit_values, *edit_amounts],
+                              outputs=[edit_result, edit_read, edit_info, edit_json, amounts_json],
+                              api_visibility="private")
+                edit_json_go.click(wrap(backend.edit_attributes),
+                                   inputs=[edit_input, edit_model, edit_json, amounts_json],
+                                   outputs=[edit_result, edit_read, edit_info], api_name="edit_attributes")
 
             # ------------------------------------------------------------------------------------ world
             with gr.Tab("Synthetic world", id="world"):

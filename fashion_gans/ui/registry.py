@@ -4,6 +4,9 @@ The model box of every tab lists the bundled models of that tool (:func:`~fashio
 plus any named folders the app was started with.  A visitor may also type a Hub repo id (``user/name``, optionally
 ``@revision``); a typed **local path** is accepted only inside the folders the operator allowed (``model_roots``),
 so nothing a visitor sends makes the server read an arbitrary folder.
+
+A tab is one *tool*; most tools run models of one training task, but attribute editing (tool ``edit``) runs both
+Fader Networks (task ``fader``) and IcGAN (task ``icgan``) models: :data:`TOOL_TASKS`.
 """
 
 from __future__ import annotations
@@ -18,17 +21,24 @@ from pathlib import Path
 from fashion_gans.models.sources import BUNDLE_FILE, BUNDLED_DIR, list_bundled, resolve_source
 
 __all__ = ["ModelEntry", "ModelRegistry", "ModelChoiceError", "model_task", "parse_model_specs", "DEFAULT_BUNDLED",
-           "MODELS_ENV", "MAX_MODEL_PARAMETERS"]
+           "MODELS_ENV", "MAX_MODEL_PARAMETERS", "TOOL_TASKS", "tool_tasks", "tool_title", "model_attributes"]
 
 #: Environment variable with extra demo models: ``name=path[,name=path...]`` or a JSON object.
 MODELS_ENV = "FASHION_GANS_DEMO_MODELS"
 #: The preferred bundled model of each tool, when shipped.
 DEFAULT_BUNDLED = {"pose": ("pose-synthetic",), "garment": ("garment-synthetic",),
                    "style": ("style-synthetic", "style-fmnist"),
-                   "generation": ("generation-synthetic", "generation-fmnist")}
+                   "generation": ("generation-synthetic", "generation-fmnist"),
+                   "edit": ("fader-synthetic", "icgan-synthetic")}
+#: Tools whose tab runs models of several training tasks (one pipeline serves them all).
+TOOL_TASKS = {"edit": ("fader", "icgan")}
+_TOOL_TITLES = {"edit": "attribute editing"}
 _CLASS_TASK = {"PGPGGenerator": "pose", "PixelDTGenerator": "garment", "CycleGANGenerator": "style",
-               "StyleGANGenerator": "generation", "StyleGAN2Generator": "generation"}
-_TASKS = ("pose", "garment", "style", "generation")
+               "StyleGANGenerator": "generation", "StyleGAN2Generator": "generation",
+               "FaderNetwork": "fader", "IcGANGenerator": "icgan"}
+_TASKS = ("pose", "garment", "style", "generation", "fader", "icgan")
+#: The network whose config holds an attribute-editing model's ``attributes``.
+_ATTRIBUTE_NETWORKS = ("fader", "generator")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(@[A-Za-z0-9_./-]{1,100})?$")
 #: Hub models larger than this are refused before their weights are downloaded.
 MAX_MODEL_PARAMETERS = 50_000_000
@@ -36,6 +46,44 @@ MAX_MODEL_PARAMETERS = 50_000_000
 
 class ModelChoiceError(ValueError):
     """A model name typed into the demo is not offered, not allowed, or not found."""
+
+
+def tool_tasks(tool: str) -> tuple[str, ...]:
+    """The training tasks whose models a tool's tab runs (``"edit"`` -> ``("fader", "icgan")``, ``"pose"`` ->
+    ``("pose",)``)."""
+    return TOOL_TASKS.get(tool, (tool,))
+
+
+def tool_title(tool: str) -> str:
+    """A tool or task in words, as visitors read it in messages."""
+    from fashion_gans.pipelines.base import TASK_TITLES
+
+    return _TOOL_TITLES.get(tool) or TASK_TITLES.get(tool, tool)
+
+
+def _a(words: str) -> str:
+    return f"{'an' if words[:1].lower() in 'aeiou' else 'a'} {words}"
+
+
+def model_attributes(folder: str | os.PathLike) -> dict[str, list[str]] | None:
+    """The editable attributes (name -> values) of an attribute-editing model folder (or its training run's
+    ``final/``), read from the network's ``config.json`` without loading weights; None when there is none (another
+    tool's model, a run with only checkpoints, a broken folder)."""
+    from fashion_gans.models import MODEL_CLASSES
+
+    path = Path(folder)
+    for base in (path, path / "final"):
+        for name in _ATTRIBUTE_NETWORKS:
+            try:
+                meta = json.loads((base / name / "config.json").read_text(encoding="utf-8"))
+                cls = MODEL_CLASSES[meta["model_class"]]
+                if _CLASS_TASK.get(meta["model_class"]) not in TOOL_TASKS["edit"]:
+                    continue
+                attributes = cls.config_class.from_dict(meta["config"]).attributes
+                return {str(k): [str(v) for v in values] for k, values in attributes.items()}
+            except Exception:  # noqa: BLE001 - unknown here; loading the model tells what is wrong
+                continue
+    return None
 
 
 def model_task(folder: str | os.PathLike) -> str | None:
@@ -121,7 +169,9 @@ class ModelRegistry:
         self.allow_hub = allow_hub
 
     def names(self, task: str) -> list[str]:
-        return [e.name for e in self.entries.values() if e.task == task]
+        """The offered models of a tool (``task``: a tool of :data:`TOOL_TASKS` or a training task)."""
+        tasks = tool_tasks(task)
+        return [e.name for e in self.entries.values() if e.task in tasks]
 
     def default(self, task: str) -> str | None:
         names = self.names(task)
@@ -132,10 +182,8 @@ class ModelRegistry:
 
     def resolve(self, text: str | None, task: str) -> tuple[str, str | None]:
         """A visitor's model choice -> ``(source for load_networks, revision)``; raises :class:`ModelChoiceError`."""
-        from .. pipelines.base import TASK_TITLES
-
         name = (text or "").strip()
-        title = TASK_TITLES.get(task, task)
+        title = tool_title(task)
         if not name:
             default = self.default(task)
             if default is None:
@@ -145,9 +193,9 @@ class ModelRegistry:
             name = default
         entry = self.entries.get(name)
         if entry is not None:
-            if entry.task != task:
-                raise ModelChoiceError(f"model {name!r} is a {TASK_TITLES.get(entry.task, entry.task)} model, not a "
-                                       f"{title} model; choose one of: {', '.join(self.names(task)) or 'none'}")
+            if entry.task not in tool_tasks(task):
+                raise ModelChoiceError(f"model {name!r} is {_a(tool_title(entry.task))} model, not {_a(title)} "
+                                       f"model; choose one of: {', '.join(self.names(task)) or 'none'}")
             return entry.source, None
         if name.startswith(("/", "~", ".")) or os.sep in name.strip("/") and not _REPO_ID.match(name):
             return self._local(name, task), None

@@ -16,11 +16,6 @@ def synthetic_dir(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
+def _one_thread(one_thread):
     """The evaluation networks are small: one thread is as fast as two and does not suffer on a busy machine."""
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
     yield
-    torch.set_num_threads(old)

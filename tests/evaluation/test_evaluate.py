@@ -201,3 +201,170 @@ def test_style_match_floor_is_the_ceiling_a_perfect_translator_reaches(synthetic
     perfect = score_outputs(data, partners, model="partners")
     assert perfect["shoe2bag/style_match"] == pytest.approx(perfect["shoe2bag/style_match_floor"])
     assert perfect["shoe2bag/style_match"] >= 0.9
+
+
+# --------------------------------------------------------------------------------------------- attribute editing
+#: A small attribute space (4 colours x 4 patterns x 3 kinds = 48 combinations): 300 training flats hold every
+#: combination, so the retrieval baseline always finds the requested one.
+EDIT_ATTRIBUTES = {"colour": ["red", "blue", "yellow", "black"], "pattern": ["solid", "stripes", "checks", "dots"],
+                   "kind": ["tshirt", "trousers", "dress"]}
+
+
+@pytest.fixture(scope="module")
+def fader_model(tmp_path_factory):
+    """An untrained, narrow Fader Network saved as a model folder whose bundle.json records world seed 3."""
+    from fashion_gans.models.config import FaderConfig
+
+    folder = tmp_path_factory.mktemp("models") / "fader-tiny"
+    torch.manual_seed(0)
+    cfg = FaderConfig(attributes=EDIT_ATTRIBUTES, enc_channels=(8, 16, 16, 16, 16), dis_hidden=16)
+    build_models(cfg)["fader"].save_pretrained(folder / "fader")
+    write_bundle_meta(folder, {"task": "fader", "preset": "fader_synthetic", "data": "synthetic",
+                               "data_source": "synthetic", "train": {"seed": 3, "synthetic_size": 300}})
+    return folder
+
+
+def test_editing_baselines_copy_keeps_everything_and_nearest_retrieves_the_edit():
+    kw = {"task": "fader", "count": 24, "train_count": 300, "attributes": EDIT_ATTRIBUTES}
+    copy = evaluate_model(None, "synthetic", baseline="copy", **kw)
+    nearest = evaluate_model(None, "synthetic", baseline="nearest", **kw)
+    mean = evaluate_model(None, "synthetic", baseline="mean", **kw)
+    assert copy.task == "fader" and copy.held_out and copy.count == 24
+    # The reader reads the held-out flats (the ceiling); an unchanged input never shows a requested new value.
+    assert copy["reader_accuracy"] >= 0.95
+    assert copy["edit_success"] <= 0.05 and copy["others_kept"] == 1.0
+    assert copy["recon_ssim"] == pytest.approx(1.0) and copy["recon_l1"] == 0.0
+    # Retrieval of a training flat with exactly the requested attributes: the edit lands, the rest is kept,
+    # but the input's own pixels (pattern colour) are not reproduced.
+    # (A held-out solid design's combination never occurs in training: retrieval then relaxes the match.)
+    assert nearest["edit_success"] >= 0.8 and nearest["others_kept"] >= 0.9
+    assert nearest["recon_l1"] > 0.0 and nearest["recon_ssim"] < 1.0
+    # The mean of a combination's training flats (pattern colours differ) is further from the input than a flat.
+    assert mean["recon_l1"] > nearest["recon_l1"]
+    for a in EDIT_ATTRIBUTES:
+        assert copy[f"edit_success_{a}"] <= 0.1 and nearest[f"edit_success_{a}"] >= 0.7
+    rec = {r.metric: r for r in nearest.records}
+    assert rec["edit_success"].samples == 24 * 3 and rec["edit_success_colour"].samples == 24
+    assert rec["recon_ssim"].samples == 24 and rec["recon_ssim"].extractor is None
+    assert rec["edit_success"].extractor == "synthetic-attributes" and rec["recon_l1"].higher_is_better is False
+    assert rec["edit_success_kind"].higher_is_better is True
+
+
+def test_editing_data_holds_out_the_training_seeds_designs():
+    from fashion_gans.evaluation.data import load_edit_data
+
+    ev = load_edit_data("fader", "synthetic", count=40, attributes=EDIT_ATTRIBUTES, train_seed=3, train_count=300)
+    test, train = ev.inputs["image"].flatten(1), ev.train_targets["image"].flatten(1)
+    assert ev.kind == "synthetic" and test.shape == (40, 3 * 64 * 64) and ev.truth["attributes"].shape == (40, 3)
+    assert torch.cdist(test, train).min() > 0  # no held-out flat is a training flat
+    other = load_edit_data("fader", "synthetic", count=40, attributes=EDIT_ATTRIBUTES, train_seed=4, train_count=0)
+    assert not torch.equal(other.inputs["image"], ev.inputs["image"])  # the seed picks the held-out designs
+
+
+def test_an_editing_model_folder_end_to_end_and_the_script(fader_model, tmp_path):
+    from fashion_gans.data.attributes import SyntheticAttributeDataset
+    from fashion_gans.evaluation.editing import attribute_reader, edit_metrics
+    from fashion_gans.models.sources import load_networks
+    from fashion_gans.pipelines.edit import AttributeEditPipeline
+
+    result = evaluate_model(fader_model, "synthetic", count=12, batch_size=8)
+    assert result.task == "fader" and result.count == 12 and result.model == str(fader_model)
+    assert "world seed 3" in " ".join(result.notes)  # the seed recorded in bundle.json
+    # The same numbers as edit_metrics on the model's own edits of seed 3's held-out flats.
+    ds = SyntheticAttributeDataset(12, "test", seed=3, attributes=EDIT_ATTRIBUTES)
+    images = ds.images.float() / 127.5 - 1
+    pipe = AttributeEditPipeline(load_networks(fader_model), "cpu")
+    direct = edit_metrics(pipe.edit_tensor, images, ds.labels, EDIT_ATTRIBUTES, attribute_reader(EDIT_ATTRIBUTES))
+    for k in ("edit_success", "others_kept", "recon_ssim", "recon_l1", "edit_success_pattern", "reader_accuracy"):
+        assert result[k] == pytest.approx(direct[k], abs=1e-6)
+    assert result["recon_ssim"] < 0.9  # an untrained decoder does not give its input back
+    with pytest.raises(EvaluationError, match="seed 3"):
+        evaluate_model(fader_model, "synthetic", count=4, train_seed=0)
+    with pytest.raises(EvaluationError, match="'synthetic'.*'fashion-mnist'"):
+        evaluate_model(fader_model, tmp_path, count=4)
+
+    out = tmp_path / "res"
+    assert _script().main(["--model", str(fader_model), "--data", "synthetic", "--count", "12", "--batch-size", "8",
+                           "--out", str(out)]) == 0
+    payload = json.loads((out / "metrics.json").read_text())
+    assert payload["task"] == "fader" and payload["held_out"]
+    values = {r["metric"]: r["value"] for r in payload["metrics"]}
+    assert values["edit_success"] == pytest.approx(result["edit_success"], abs=1e-6)
+    assert "| edit_success |" in (out / "metrics.md").read_text()
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "metrics.md"]
+
+
+#: Training data options that move the held-out designs: another world seed and half the designs held out.
+LEAK_OPTIONS = {"seed": 5, "test_fraction": 0.5}
+
+
+@pytest.mark.parametrize("recorded_in", ["bundle.json", "run config.json"])
+def test_editing_evaluation_holds_out_what_the_training_data_options_held_out(recorded_in, tmp_path, monkeypatch):
+    """A run trained with data_options {"seed": 5, "test_fraction": 0.5}: its evaluation must rebuild the held-out
+    designs of those options (not of ``train.seed`` 3 and the default test_fraction, half of which it trained on)."""
+    from types import SimpleNamespace
+
+    import fashion_gans.evaluation.evaluate as ev_module
+    from fashion_gans.evaluation.data import load_edit_data
+    from fashion_gans.models.config import FaderConfig
+    from fashion_gans.training.config import TrainConfig
+    from fashion_gans.training.tasks.editing import build_attribute_dataset
+
+    cfg = FaderConfig(attributes=EDIT_ATTRIBUTES, enc_channels=(8, 16, 16, 16, 16), dis_hidden=16)
+    train = TrainConfig(task="fader", data="synthetic", seed=3, synthetic_size=300, data_options=LEAK_OPTIONS,
+                        output_dir=str(tmp_path / "run"))
+    recorded = {"task": "fader", "data": "synthetic", "seed": 3, "synthetic_size": 300, "data_options": LEAK_OPTIONS}
+    torch.manual_seed(0)
+    if recorded_in == "bundle.json":
+        source = tmp_path / "bundle"
+        build_models(cfg)["fader"].save_pretrained(source / "fader")
+        write_bundle_meta(source, {"task": "fader", "preset": "fader_synthetic", "data": "synthetic",
+                                   "train": recorded})
+    else:  # a training run's export: final/ next to the run's config.json
+        source = tmp_path / "run" / "final"
+        build_models(cfg)["fader"].save_pretrained(source / "fader")
+        (source.parent / "config.json").write_text(json.dumps({"train": recorded}))
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(load_eval_data(*args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(ev_module, "load_eval_data", spy)
+    result = evaluate_model(source, "synthetic", count=40, batch_size=20)
+    held_out = seen[-1].inputs["image"].flatten(1)
+    training = build_attribute_dataset(SimpleNamespace(name="fader", config=train, model_config=cfg), "train")
+    trained_on = torch.stack([training[i]["image"] for i in range(len(training))]).flatten(1)
+    assert held_out.shape == (40, 3 * 64 * 64) and trained_on.shape[0] == 300
+    # A flat is a pure function of its design: no shared pixels means no shared design.
+    assert torch.cdist(held_out, trained_on).min() > 0
+    assert "world seed 5" in " ".join(result.notes) and '"test_fraction": 0.5' in " ".join(result.notes)
+    # The designs train.seed alone would hold out include training images: the check above can fail.
+    naive = load_edit_data("fader", "synthetic", count=40, attributes=EDIT_ATTRIBUTES, train_seed=3, train_count=0)
+    assert torch.cdist(naive.inputs["image"].flatten(1), trained_on).min() == 0
+    with pytest.raises(EvaluationError, match="seed 5"):  # the recorded data seed is the one to match
+        evaluate_model(source, "synthetic", count=4, train_seed=3)
+
+
+def test_fashion_mnist_editing_model_ignores_the_synthetic_seed_check(fashion_mnist_dir, tmp_path):
+    from fashion_gans.data.fashion_mnist import CLASS_NAMES
+    from fashion_gans.models.config import FaderConfig
+
+    if not Path(fashion_mnist_dir).is_dir():
+        pytest.skip("Fashion-MNIST is not installed")
+    cfg = FaderConfig(attributes={"class": list(CLASS_NAMES)}, image_size=32, image_channels=1, enc_channels=(8, 16, 16), dis_hidden=16)
+    build_models(cfg)["fader"].save_pretrained(tmp_path / "fader")
+    write_bundle_meta(tmp_path, {"task": "fader", "data": "fashion-mnist", "train": {"seed": 3}})
+    # Fashion-MNIST's split is fixed: another train_seed does not change the held-out images, so no error.
+    result = evaluate_model(tmp_path, fashion_mnist_dir, count=8, train_seed=0)
+    assert result.count == 8 and not any("synthetic" in n for n in result.notes)
+
+
+def test_fashion_mnist_editing_baselines(fashion_mnist_dir):
+    kw = {"task": "icgan", "count": 60, "train_count": 300}
+    copy = evaluate_model(None, fashion_mnist_dir, baseline="copy", **kw)
+    nearest = evaluate_model(None, fashion_mnist_dir, baseline="nearest", **kw)
+    assert copy.count == 60 and copy["reader_accuracy"] >= 0.8  # fmnist-classifier on the test split
+    assert copy["edit_success"] <= 0.1 and nearest["edit_success"] >= 0.8
+    assert "others_kept" not in copy.values and "others_kept" in copy.skipped  # one attribute: nothing to keep
+    assert copy["recon_ssim"] == pytest.approx(1.0)

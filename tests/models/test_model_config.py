@@ -11,6 +11,8 @@ from fashion_gans.models.config import (
     PRESET_DESCRIPTIONS,
     ConfigError,
     CycleGANConfig,
+    FaderConfig,
+    IcGANConfig,
     PGPGConfig,
     PixelDTGANConfig,
     StyleGANConfig,
@@ -54,11 +56,28 @@ def test_registry_lists_described_presets_and_returns_fresh_copies():
         (StyleGANConfig, {"resolution": 96}, "resolution"),
         (StyleGANConfig, {"channels": (512, 512)}, "channels"),
         (StyleGANConfig, {"version": 3}, "version"),
+        (FaderConfig, {"enc_channels": (32, 64, 128, 256, 256, 256, 256)}, "enc_channels"),  # 64 px / 2**7
+        (FaderConfig, {"dis_dropout": 1.0}, "dis_dropout"),
+        (FaderConfig, {"attributes": {"colour": ["red"]}}, "attributes"),
+        (FaderConfig, {"attributes": {"a": [1, 2]}}, "attributes"),
     ],
 )
 def test_invalid_configs_name_the_field(cls, kwargs, field):
     with pytest.raises(ConfigError, match=rf"{cls.__name__}\.{field}"):
         cls(**kwargs)
+
+
+@pytest.mark.parametrize("attributes, problem", [
+    ({"a": [1, 2]}, "values must be non-empty strings"),  # the UI and JSON edits name values by their strings
+    ({"a": ["x", ""]}, "values must be non-empty strings"),
+    ({"a": ["x", "x"]}, "2 distinct values"),
+    ({3: ["x", "y"]}, "attribute names must be strings"),
+])
+def test_edit_configs_require_string_attribute_names_and_values(attributes, problem):
+    for cls in (FaderConfig, IcGANConfig):
+        with pytest.raises(ConfigError, match=rf"{cls.__name__}\.attributes.*{problem}"):
+            cls(attributes=attributes)
+    assert FaderConfig(attributes={"a": ["x", "y"]}).attributes == {"a": ["x", "y"]}
 
 
 def test_from_dict_rejects_unknown_fields_and_other_families():

@@ -18,8 +18,10 @@ from fashion_gans.models import (
     list_presets,
 )
 from fashion_gans.models.config import CycleGANConfig, PGPGConfig, PixelDTGANConfig, StyleGANConfig
+from fashion_gans.models.config import FaderConfig
+from fashion_gans.models.config import IcGANConfig
 
-SMALL = [n for n in list_presets() if n.endswith(("_small", "_fmnist"))]
+SMALL = [n for n in list_presets() if n.endswith(("_small", "_fmnist", "_synthetic"))]
 BIG = ["pgpg_thesis", "pgpg_256x176", "pixeldtgan_thesis", "cyclegan_thesis", "cyclegan_unet", "stylegan_thesis",
        "stylegan2_128"]
 
@@ -52,6 +54,18 @@ def _step(cfg, batch):
         rec_a = models["gen_ba"](fake_b)
         outs = {"fake_b": fake_b, "rec_a": rec_a, "db": models["disc_b"](fake_b), "da": models["disc_a"](rec_a)}
         loss = (rec_a - a).abs().mean() + outs["db"].square().mean() + outs["da"].square().mean()
+    elif isinstance(cfg, FaderConfig):
+        x = torch.rand(batch, cfg.image_channels, cfg.image_size, cfg.image_size) * 2 - 1
+        code = torch.rand(batch, cfg.code_size)
+        rec, z = models["fader"](x, code, return_latent=True)
+        outs = {"rec": rec, "z": z, "logits": models["latent_disc"](z)}
+        loss = (rec - x).square().mean() + outs["logits"].square().mean()
+    elif isinstance(cfg, IcGANConfig):
+        code = torch.rand(batch, cfg.code_size)
+        img = models["generator"](torch.randn(batch, cfg.z_dim), code)
+        outs = {"img": img, "score": models["discriminator"](img, code), "z": models["encoder_z"](img),
+                "y": models["encoder_y"](img)}
+        loss = img.square().mean() + sum(outs[k].square().mean() for k in ("score", "z", "y"))
     else:
         z = torch.randn(batch, cfg.z_dim)
         img = models["generator"](z)
@@ -89,6 +103,16 @@ def _check_shapes(cfg, outs, batch):
     elif isinstance(cfg, CycleGANConfig):
         assert outs["fake_b"].shape == (batch, cfg.channels_b, *cfg.image_size)
         assert outs["db"].shape == (batch, 1, *(s // 2**cfg.d_blocks for s in cfg.image_size))
+    elif isinstance(cfg, FaderConfig):
+        s = cfg.image_size
+        assert outs["rec"].shape == (batch, cfg.image_channels, s, s) and outs["rec"].abs().max() <= 1
+        assert outs["z"].shape == (batch, cfg.enc_channels[-1], s >> len(cfg.enc_channels), s >> len(cfg.enc_channels))
+        assert outs["logits"].shape == (batch, cfg.code_size)
+    elif isinstance(cfg, IcGANConfig):
+        s = cfg.image_size
+        assert outs["img"].shape == (batch, cfg.image_channels, s, s) and outs["img"].abs().max() <= 1
+        assert outs["score"].shape == (batch,)
+        assert outs["z"].shape == (batch, cfg.z_dim) and outs["y"].shape == (batch, cfg.code_size)
     else:
         assert outs["img"].shape == (batch, cfg.image_channels, cfg.resolution, cfg.resolution)
         assert outs["score"].shape == (batch, 1)

@@ -26,6 +26,8 @@ from fashion_gans.models import (
     StyleGANGenerator,
     get_preset,
 )
+from fashion_gans.models import IcGANDiscriminator, IcGANEncoderY, IcGANEncoderZ, IcGANGenerator
+from fashion_gans.models import FaderNetwork, LatentDiscriminator
 
 
 def _inputs(model):
@@ -45,6 +47,17 @@ def _inputs(model):
         return (torch.randn(2, cfg.z_dim, generator=g),), {"noise_mode": "const"}
     if isinstance(model, StyleGANDiscriminator | StyleGAN2Discriminator):
         return (img(size=(cfg.resolution, cfg.resolution)),), {}
+    if isinstance(model, IcGANGenerator):
+        return (torch.randn(2, cfg.z_dim, generator=g), torch.rand(2, cfg.code_size, generator=g)), {}
+    if isinstance(model, IcGANDiscriminator):
+        return (img(cfg.image_channels, (cfg.image_size,) * 2), torch.rand(2, cfg.code_size, generator=g)), {}
+    if isinstance(model, IcGANEncoderZ | IcGANEncoderY):
+        return (img(cfg.image_channels, (cfg.image_size,) * 2),), {}
+    if isinstance(model, FaderNetwork):
+        return (img(cfg.image_channels, (cfg.image_size,) * 2), torch.rand(2, cfg.code_size, generator=g)), {}
+    if isinstance(model, LatentDiscriminator):
+        s = cfg.image_size // 2 ** len(cfg.enc_channels)
+        return (torch.randn(2, cfg.enc_channels[-1], s, s, generator=g),), {}
     return (img(),), {}
 
 
@@ -61,6 +74,10 @@ def _small_models():
         StyleGANDiscriminator(get_preset("stylegan_small")),
         StyleGAN2Generator(get_preset("stylegan2_small")),
         StyleGAN2Discriminator(get_preset("stylegan2_small")),
+        *(cls(get_preset("icgan_fmnist")) for cls in (IcGANGenerator, IcGANDiscriminator, IcGANEncoderZ,
+                                                      IcGANEncoderY)),
+        FaderNetwork(get_preset("fader_fmnist")),
+        LatentDiscriminator(get_preset("fader_fmnist")),
     ]
 
 
@@ -91,7 +108,7 @@ def test_every_class_is_covered():
     assert {type(m).__name__ for m in _small_models()} == set(MODEL_CLASSES)
 
 
-@pytest.mark.parametrize("index", range(11))
+@pytest.mark.parametrize("index", range(len(_small_models())))
 def test_local_folder_round_trip_is_bit_exact(tmp_path, index):
     model = _small_models()[index]
     _perturb(model)

@@ -27,14 +27,6 @@ def data_dir(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _model(**kw):
     return get_preset("pixeldtgan_small").replace(**{"image_size": (SIZE, SIZE), **kw})
 
@@ -50,7 +42,8 @@ def test_registered_and_fixed_recon_weight():
     from fashion_gans.training.tasks import get_task_class
 
     assert get_task_class("garment") is GarmentTask
-    assert set(GarmentTask.default_loss_weights) == {"adv_real", "adv_assoc", "recon"}
+    assert set(GarmentTask.default_loss_weights) == {"adv_real", "adv_assoc", "recon", "colour"}
+    assert GarmentTask.default_loss_weights["colour"] == 0  # the thesis' loss unless asked for
 
 
 def test_learns_on_synthetic_pairs(tmp_path, data_dir, one_thread):
@@ -107,6 +100,45 @@ def test_loss_composition_and_assoc_negatives(tmp_path, data_dir):
     assert torch.allclose(losses["g"], losses["g_adv_real"] + losses["g_adv_assoc"] + 3.0 * losses["g_l1"],
                           rtol=1e-5)
     assert task.state_dict()["loss_weights"]["recon"] == 3.0
+    assert float(losses["g_colour"]) == 0  # off by default
+    coloured = GarmentTask(_config(tmp_path, data_dir, loss_weights={"recon": 3.0, "colour": 2.0}), _model())
+    bind_task(coloured)
+    losses = coloured.training_step(batch, 0)
+    assert float(losses["g_colour"]) > 0
+    assert torch.allclose(losses["g"], losses["g_adv_real"] + losses["g_adv_assoc"] + 3.0 * losses["g_l1"]
+                          + 2.0 * losses["g_colour"], rtol=1e-5)
+    later = GarmentTask(_config(tmp_path, data_dir, loss_weights={"colour": 2.0}, schedule={"colour_from_step": 3}),
+                        _model())
+    bind_task(later)
+    assert float(later.training_step(batch, 2)["g_colour"]) == 0
+    assert float(later.training_step(batch, 3)["g_colour"]) > 0
+    with pytest.raises(TrainingError, match="schedule"):
+        GarmentTask(_config(tmp_path, data_dir, schedule={"colour_from": 3}), _model())
+
+
+def test_mean_colour_l1_reads_the_garment_region_and_pulls_washed_out_colour_back():
+    """A pink garment on white, rendered washed out (half-way to white) and with a white rim: the term measures
+    the mean colour over the true garment only, and gradient descent on it restores the saturated colour."""
+    from fashion_gans.training.tasks.garment import mean_colour_l1
+
+    product = torch.ones(1, 3, 16, 16)
+    pink = torch.tensor([1.0, 0.4, 0.6])[:, None, None]  # [-1, 1] scale
+    product[:, :, 4:12, 4:12] = pink
+    assert float(mean_colour_l1(product, product)) == 0
+    washed = torch.ones(1, 3, 16, 16)
+    washed[:, :, 4:12, 4:12] = (pink + 1) / 2  # half-way to white
+    washed[:, :, 4:12, 4] = 1.0  # one column of the garment lost to the background
+    first = float(mean_colour_l1(washed, product))
+    assert first > 0.05
+    x = washed.clone().requires_grad_(True)
+    opt = torch.optim.Adam([x], lr=0.02)
+    for _ in range(100):
+        loss = mean_colour_l1(x, product)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(mean_colour_l1(x.detach(), product)) < 0.1 * first
+    assert torch.equal(x.detach()[:, :, :4], washed[:, :, :4])  # pixels outside the garment get no gradient
 
 
 def test_d_steps_do_not_reach_generator(tmp_path, data_dir):

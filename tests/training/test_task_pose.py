@@ -27,14 +27,6 @@ def data_dir(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture
-def one_thread():
-    """Small convolutions run fastest on one thread on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _model(**kw):
     return get_preset("pgpg_small").replace(image_size=(SIZE, SIZE), **kw)

@@ -10,7 +10,8 @@ from fashion_gans.models import CycleGANGenerator, get_preset
 from fashion_gans.training.config import TrainConfig, TrainingError
 from fashion_gans.training.tasks import get_task_class
 from fashion_gans.training.tasks.generation import frechet_distance, pixel_features
-from fashion_gans.training.tasks.style import ImagePool, StyleTask, object_mean_colour
+from fashion_gans.training.tasks.style import (ImagePool, StyleTask, colour_stats_loss, object_colour_stats,
+                                               object_mean_colour)
 from task_harness import bind_task
 
 TINY = dict(g_base_channels=8, g_residual_blocks=1, d_base_channels=16, d_blocks=3)
@@ -129,6 +130,77 @@ def test_object_mean_colour_reads_object_not_background():
     img[:, 1:, 4:12, 4:12] = -1.0
     colour = object_mean_colour(img)
     assert torch.allclose(colour, torch.tensor([[0.5, 0.0, 0.0]]))
+
+
+def _square(stripes: str = "") -> torch.Tensor:
+    """A red 24x24 square on white ([-1, 1]), optionally with white 2-pixel stripes every 4 pixels."""
+    img = torch.ones(1, 3, 32, 32)
+    img[:, 1:, 4:28, 4:28] = -1.0
+    for start in (4, 5):
+        if stripes == "horizontal":
+            img[:, :, start:28:4, 4:28] = 1.0
+        elif stripes == "vertical":
+            img[:, :, 4:28, start:28:4] = 1.0
+    return img
+
+
+def test_object_colour_stats_tell_colour_and_pattern_apart():
+    solid, horiz, vert = (object_colour_stats(_square(s)) for s in ("", "horizontal", "vertical"))
+    assert torch.allclose(solid[0, :3], torch.tensor([1.0, 0.0, 0.0]))  # mean colour of the object only
+    assert float(solid[0, 3:].max()) < 0.01  # solid: no spread, no neighbour differences
+    # White stripes (the background colour) count as part of the object: spread in G and B, and the differences
+    # run along the stripes' axis only.
+    assert float(horiz[0, 4]) > 0.4 and float(vert[0, 4]) > 0.4
+    assert float(horiz[0, 7]) > 0.2 > float(horiz[0, 6]) + 0.19  # dy large, dx ~ 0
+    assert float(vert[0, 6]) > 0.2 > float(vert[0, 7]) + 0.19
+
+
+def test_colour_stats_loss_pulls_translation_to_source_style_whatever_its_shape():
+    source = _square("horizontal")
+    # A blue disc (another shape, another colour, solid) as the learnable "translation".
+    yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    disc = ((yy - 16) ** 2 + (xx - 16) ** 2 < 100).float()
+    start = torch.ones(1, 3, 32, 32)
+    start[:, :2] -= 2 * disc  # blue disc on white
+    noise = 0.1 * torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))  # breaks the symmetry
+    logits = (torch.atanh(start.clamp(-0.98, 0.98)) + noise).requires_grad_(True)
+    opt = torch.optim.Adam([logits], lr=0.05)
+    first = float(colour_stats_loss(source, torch.tanh(logits)).detach())
+    for _ in range(200):
+        loss = colour_stats_loss(source, torch.tanh(logits))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    out = torch.tanh(logits).detach()
+    assert float(colour_stats_loss(source, out)) < 0.2 * first
+    stats, target = object_colour_stats(out), object_colour_stats(source)
+    assert (stats[0, :3] - target[0, :3]).abs().max() < 0.1  # the mean colour moved from blue to the source's
+    assert float(stats[0, 7]) > float(stats[0, 6]) + 0.1  # and a horizontal texture appeared
+    with pytest.raises(ValueError, match="same batch size"):
+        colour_stats_loss(source, out.repeat(2, 1, 1, 1))
+
+
+def test_colour_term_is_off_by_default_and_checked(tmp_path):
+    batch = {"shoe": _square("horizontal").repeat(2, 1, 1, 1), "bag": _square().repeat(2, 1, 1, 1)}
+    off = StyleTask(_config(tmp_path), _model(channels=3))
+    bind_task(off)
+    assert off.loss_weights["colour"] == 0 and float(off.training_step(batch, 0)["g_colour"]) == 0
+    on = StyleTask(_config(tmp_path, loss_weights={"colour": 10.0}), _model(channels=3))
+    bind_task(on)
+    assert float(on.training_step(batch, 0)["g_colour"]) > 0
+    later = StyleTask(_config(tmp_path, loss_weights={"colour": 10.0}, schedule={"colour_from_step": 5}),
+                      _model(channels=3))
+    bind_task(later)
+    assert float(later.training_step(batch, 4)["g_colour"]) == 0
+    assert float(later.training_step(batch, 5)["g_colour"]) > 0
+    for bad in (-1, 2.5, "x", True):
+        with pytest.raises(TrainingError, match="colour_from_step"):
+            StyleTask(_config(tmp_path, schedule={"colour_from_step": bad}), _model(channels=3))
+    with pytest.raises(TrainingError, match="colour"):
+        StyleTask(_config(tmp_path, loss_weights={"colour": 1.0, "identity": 0.0}),
+                  _model(channels=3).replace(channels_b=1))
+    with pytest.raises(TrainingError, match=">= 0"):
+        StyleTask(_config(tmp_path, loss_weights={"colour": -1.0}), _model(channels=3))
 
 
 # ------------------------------------------------------------------------------------------------ learning

@@ -18,10 +18,11 @@ from fashion_gans.ui.app import EXAMPLES_DIR, DemoBackend, build_demo, launch_de
 from fashion_gans.ui.registry import ModelChoiceError, ModelRegistry
 
 ENDPOINTS = {"/gallery_pose", "/detect_pose", "/set_joint", "/transfer_pose", "/extract_garment", "/match_style",
-             "/generate", "/style_mix", "/interpolate", "/render_world"}
+             "/generate", "/style_mix", "/interpolate", "/render_world", "/edit_attributes"}
 PERSON = EXAMPLES_DIR / "persons" / "person_0_front.png"
 SHOE = sorted((EXAMPLES_DIR / "shoes").glob("*.png"))[0]
 REFERENCE = EXAMPLES_DIR / "references" / "reference_walking.png"
+FLAT = EXAMPLES_DIR / "flats" / "flat_navy_stripes_shirt.png"
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,8 @@ def _gallery_pose(client, name="walking") -> str:
 def test_page_serves_every_tab_and_named_endpoint(demo_server, client):
     with urllib.request.urlopen(demo_server.url, timeout=10) as resp:
         page = resp.read().decode("utf-8", "replace")
-    for tab in ("Pose transfer", "Garment extraction", "Style matching", "Generation", "Synthetic world"):
+    for tab in ("Pose transfer", "Garment extraction", "Style matching", "Generation", "Edit attributes",
+                "Synthetic world"):
         assert tab in page, f"tab {tab!r} missing from the served page"
     api = client.view_api(print_info=False, return_format="dict")
     assert ENDPOINTS <= set(api["named_endpoints"]), sorted(api["named_endpoints"])
@@ -117,11 +119,132 @@ def test_garment_style_and_generation_endpoints_on_examples(client):
         assert anim.format == "GIF" and anim.n_frames == 6
 
 
+def _edit(client, image, model: str, edits: dict | str, amounts: dict | str = "{}"):
+    """``/edit_attributes`` -> (edited image array, "read as" text, info dict)."""
+    from gradio_client import handle_file
+
+    as_text = [v if isinstance(v, str) else json.dumps(v) for v in (edits, amounts)]
+    path, text, info = client.predict(handle_file(str(image)), model, *as_text, api_name="/edit_attributes")
+    return _open(path), text, json.loads(info)
+
+
+@pytest.mark.parametrize("model", ["tiny-fader", "tiny-icgan", "tiny-fader-fmnist"])
+def test_edit_attributes_changes_the_image_only_when_a_value_changes(client, model):
+    image = FLAT if model != "tiny-fader-fmnist" else sorted((EXAMPLES_DIR / "fmnist_clothes").glob("*.png"))[0]
+    kept, text, info = _edit(client, image, model, {})
+    read = info["read"]
+    assert kept.shape == (256, 256, 3) and text == "read as: " + ", ".join(read.values())
+    attr = next(iter(read))  # colour (synthetic) or class (Fashion-MNIST)
+    assert info["target"] == read and info["amounts"] == {}
+    with Image.open(image) as img:
+        shown = np.asarray(img.convert("RGB").resize((256, 256), Image.NEAREST), np.float32)
+    # Another value of the first attribute changes the result (against the input and the reconstruction), and a
+    # smaller amount gives yet another image.
+    other = next(v for v in {"colour": ("red", "blue"), "class": ("Bag", "Coat")}[attr] if v != read[attr])
+    edited, text, info = _edit(client, image, model, {attr: other})
+    assert info["target"] == {**read, attr: other} and info["amounts"] == {attr: 1.0}
+    assert text == f"read as: {', '.join(read.values())} → edited to: {', '.join(info['target'].values())}"
+    assert np.abs(edited.astype(np.float32) - kept).mean() > 1.0
+    assert np.abs(edited.astype(np.float32) - shown).mean() > 0.5
+    half, _, info = _edit(client, image, model, {attr: other}, {attr: 0.5})
+    assert info["amounts"] == {attr: 0.5}
+    assert not np.array_equal(half, kept) and not np.array_equal(half, edited)
+    # Keeping everything, the read value, "keep" or an amount of 0: exactly the reconstruction.
+    for edits, amounts in (({attr: read[attr]}, {}), ({attr: "keep"}, {}), ({attr: other}, {attr: 0})):
+        again, _, info = _edit(client, image, model, edits, amounts)
+        np.testing.assert_array_equal(again, kept, err_msg=f"{model}: {edits} {amounts}")
+
+
+def test_hostile_edits_get_a_clear_error_naming_the_problem(client):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    flat = handle_file(str(FLAT))
+    cases = {
+        ('{"sleeve": "long"}', "{}"): r"unknown attribute 'sleeve'; this model's attributes are \['colour', 'pattern'",
+        ('{"colour": "mauve"}', "{}"): r"unknown value 'mauve' of attribute 'colour'; valid values: \['red'",
+        ('{"colour": 3}', "{}"): r"edits: the value of 'colour' must be a string",
+        ('{"colour": "red"', "{}"): r"edits: not valid JSON",
+        ('["red"]', "{}"): r"edits: expected a JSON object attribute -> value, got list",
+        ('{"colour": "red"}', '{"colour": 2}'): r"amount of 'colour' must be in \[0, 1.5\], got 2.0",
+        ('{"colour": "red"}', '{"colour": "far"}'): r"amount of 'colour': not a number",
+        ('{"colour": "red"}', '{"size": 1}'): r"amount for unknown attribute 'size'",
+    }
+    for (edits, amounts), message in cases.items():
+        with pytest.raises(AppError, match=message):
+            client.predict(flat, "tiny-fader", edits, amounts, api_name="/edit_attributes")
+    with pytest.raises(AppError, match="'tiny-garment' is a garment extraction model, not an attribute editing model"):
+        client.predict(flat, "tiny-garment", "{}", "{}", api_name="/edit_attributes")
+    with pytest.raises(AppError, match="unknown value 'Bag' of attribute 'colour'"):  # Fashion-MNIST value, RGB model
+        client.predict(flat, "tiny-fader", '{"colour": "Bag"}', "{}", api_name="/edit_attributes")
+    with pytest.raises(AppError, match="image: upload a product photo"):
+        client.predict(None, "tiny-fader", "{}", "{}", api_name="/edit_attributes")
+    assert _edit(client, FLAT, "tiny-fader", {"colour": "red"})[0].std() > 0  # still serving
+
+
+def test_edit_tab_controls_follow_the_model(demo_server, tmp_path):
+    from fashion_gans.ui.app import KEEP, MAX_ATTRIBUTE_ROWS
+
+    backend = DemoBackend(ModelRegistry(demo_server.models, include_bundled=False), device="cpu", temp_dir=tmp_path)
+    status, *rows = backend.edit_controls("tiny-fader")
+    values, amounts, columns = (rows[k * MAX_ATTRIBUTE_ROWS:(k + 1) * MAX_ATTRIBUTE_ROWS] for k in range(3))
+    assert [v["label"] for v in values[:3]] == ["colour", "pattern", "kind"] and "kind (9 values)" in status
+    assert values[0]["choices"][0] == KEEP and "navy" in values[0]["choices"] and values[0]["value"] == KEEP
+    assert [c["visible"] for c in columns] == [True, True, True, False] and amounts[3]["visible"] is False
+    status, *rows = backend.edit_controls("tiny-fader-fmnist")  # one attribute: one row
+    assert rows[0]["label"] == "class" and "Ankle boot" in rows[0]["choices"]
+    assert [v["visible"] for v in rows[:MAX_ATTRIBUTE_ROWS]] == [True, False, False, False]
+    status, *rows = backend.edit_controls("tiny-pose")
+    assert "cannot be used" in status and not any(v["visible"] for v in rows)
+    empty = DemoBackend(ModelRegistry({}, include_bundled=False), device="cpu", temp_dir=tmp_path)
+    status, *rows = empty.edit_controls("")
+    assert "No attribute editing model is available" in status and not any(v["visible"] for v in rows)
+    # The page's rows become the endpoint's JSON: the edited rows only, amounts other than 1.
+    rows = ["red", KEEP, "dress", KEEP, 0.5, 1.0, 1.0, 1.0]
+    *_, edits, amounts_json = backend.edit_rows(str(FLAT), "tiny-fader", *rows)
+    assert json.loads(edits) == {"colour": "red", "kind": "dress"} and json.loads(amounts_json) == {"colour": 0.5}
+
+
+def test_concurrent_visitors_with_the_same_result_all_get_it_whole(demo_server):
+    """Many clients asking for the same result at once (the same example photo) each download a complete image:
+    the server never rewrites a result file that it is sending to another client."""
+    import threading
+
+    from gradio_client import Client, handle_file
+
+    clients = [Client(demo_server.url, verbose=False) for _ in range(6)]
+    results: list[np.ndarray] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def visit(c) -> None:
+        for _ in range(4):
+            try:
+                out = _open(c.predict(handle_file(str(PERSON)), "tiny-garment", "pad", api_name="/extract_garment"))
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                with lock:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                continue
+            with lock:
+                results.append(out)
+
+    threads = [threading.Thread(target=visit, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for c in clients:
+        c.close()
+    assert not errors, errors[:3]
+    assert len(results) == 24 and all(np.array_equal(r, results[0]) for r in results)
+
+
 # ---------------------------------------------------------------------------------------------- hostile input
 IMAGE_ENDPOINTS = {
     "/transfer_pose": lambda f, kp: (f, kp, "tiny-pose", "pad"),
     "/extract_garment": lambda f, kp: (f, "tiny-garment", "pad"),
     "/match_style": lambda f, kp: (f, "shoe → handbag", "tiny-style-gray", "crop", "auto"),
+    "/edit_attributes": lambda f, kp: (f, "tiny-fader", '{"colour": "red", "pattern": "dots"}', '{"colour": 0.8}'),
 }
 
 

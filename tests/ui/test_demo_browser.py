@@ -61,6 +61,12 @@ def _click_example(page, elem_id: str, index: int = 0) -> None:
     page.locator(f"#{elem_id} button.gallery-item").nth(index).click()
 
 
+def _choose(page, elem_id: str, value: str) -> None:
+    """Pick ``value`` in the dropdown ``elem_id`` as a person does: open its list, click the option."""
+    page.locator(f"#{elem_id} input").first.click()
+    page.get_by_role("option", name=value, exact=True).click()
+
+
 def _shot(page, shots: Path, name: str) -> Path:
     path = shots / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
@@ -139,6 +145,33 @@ def test_generation_tab(page, shots):
     _assert_not_blank(_shot(page, shots, "generation"))
 
 
+def test_edit_attributes_tab(page, shots):
+    page.get_by_role("tab", name="Edit attributes").click()
+    # Another model relabels the attribute rows: a Fashion-MNIST model has one attribute, "class".
+    _choose(page, "edit-model", "tiny-fader-fmnist")
+    page.wait_for_function("""() => {
+        const label = document.querySelector('#edit-value-0 [data-testid="block-info"]');
+        const second = document.querySelector('#edit-attribute-1');
+        return label && label.textContent.trim() === 'class' && (!second || second.offsetParent === null);
+    }""", timeout=TIMEOUT_MS)
+    _choose(page, "edit-model", "tiny-fader")
+    page.wait_for_function("""() => {
+        const label = document.querySelector('#edit-value-1 [data-testid="block-info"]');
+        return label && label.textContent.trim() === 'pattern' && label.offsetParent !== null;
+    }""", timeout=TIMEOUT_MS)
+    _click_example(page, "edit-examples", 1)
+    page.locator("#edit-input img").first.wait_for()
+    _choose(page, "edit-value-0", "red")
+    page.get_by_role("button", name="Edit", exact=True).click()
+    _wait_for_new_image(page, "edit-output")
+    _assert_output_not_blank(page, "edit-output")
+    page.wait_for_function("""() => {
+        const box = document.querySelector('#edit-read textarea');
+        return box && box.value.startsWith('read as: ') && box.value.includes('→ edited to: red');
+    }""", timeout=TIMEOUT_MS)
+    _assert_not_blank(_shot(page, shots, "edit_attributes"))
+
+
 def test_synthetic_world_tab(page, shots):
     page.get_by_role("tab", name="Synthetic world").click()
     before = _wait_for_new_image(page, "world-poses")
@@ -147,4 +180,5 @@ def test_synthetic_world_tab(page, shots):
     _wait_for_new_image(page, "world-poses", before)
     _assert_not_blank(_shot(page, shots, "synthetic-world"))
     assert sorted(p.name for p in shots.glob("*.png")) == sorted(
-        f"{n}.png" for n in ("pose-transfer", "garment-extraction", "style-matching", "generation", "synthetic-world"))
+        f"{n}.png" for n in ("pose-transfer", "garment-extraction", "style-matching", "generation", "edit_attributes",
+                             "synthetic-world"))

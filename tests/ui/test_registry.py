@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from fashion_gans.models import build_models
+from fashion_gans.models import build_models, get_preset
 from fashion_gans.ui.registry import ModelChoiceError, ModelRegistry, model_task, parse_model_specs
 
 
@@ -186,3 +186,40 @@ def test_oversized_uploads_are_named_as_too_large(tmp_path):
     image = _readable_upload(gr.Image(label="Person photo", type="filepath", image_mode=None, format="png"))
     with pytest.raises(gr.Error, match=r"Person photo: image too large \(at most 64 MP\)"):
         image.preprocess(ImageData(path=str(bomb)))
+
+
+def test_attribute_editing_tab_offers_fader_and_icgan_models_and_their_attributes(tmp_path, monkeypatch):
+    from fashion_gans.models import sources
+    from fashion_gans.ui import registry as reg_module
+    from fashion_gans.ui.registry import model_attributes
+
+    fader = build_models(get_preset("fader_fmnist").replace(enc_channels=(4, 4, 4), dis_hidden=4))
+    fader["fader"].save_pretrained(tmp_path / "fader" / "fader")  # no bundle.json: the task from config.json
+    icgan = build_models(get_preset("icgan_synthetic").replace(z_dim=4, g_channels=(8, 8, 8, 8), d_channels=(4,),
+                                                               e_channels=(4,)))
+    for key in ("generator", "encoder_z", "encoder_y"):
+        icgan[key].save_pretrained(tmp_path / "run" / "final" / key)  # a training run's export
+    (tmp_path / "fader" / "fader" / "model.safetensors").unlink()  # attributes come from the config alone
+    assert model_task(tmp_path / "fader") == "fader" and model_task(tmp_path / "run") == "icgan"
+    assert model_attributes(tmp_path / "fader") == {"class": list(get_preset("fader_fmnist").attributes["class"])}
+    assert list(model_attributes(tmp_path / "run")) == ["colour", "pattern", "kind"]
+    assert model_attributes(tmp_path / "run" / "final" / "encoder_z") is None  # not a model folder
+
+    reg = ModelRegistry({"f": tmp_path / "fader", "i": tmp_path / "run"}, include_bundled=False)
+    assert reg.names("edit") == ["f", "i"] and reg.names("fader") == ["f"] and reg.default("edit") == "f"
+    assert reg.resolve("i", "edit")[0] == str((tmp_path / "run").resolve())
+    with pytest.raises(ModelChoiceError, match="'f' is an attribute editing \\(Fader Networks\\) model, not a "
+                                               "garment extraction model"):
+        reg.resolve("f", "garment")
+    with pytest.raises(ModelChoiceError, match="No attribute editing model is available"):
+        ModelRegistry({}, include_bundled=False).resolve("", "edit")
+
+    # Once shipped, the bundled Fader model is the tab's default over any other.
+    bundled = tmp_path / "package-models"
+    icgan["generator"].save_pretrained(bundled / "icgan-synthetic" / "generator")
+    fader["fader"].save_pretrained(bundled / "fader-synthetic" / "fader")
+    monkeypatch.setattr(sources, "BUNDLED_DIR", bundled)
+    monkeypatch.setattr(reg_module, "BUNDLED_DIR", bundled)
+    reg = ModelRegistry({"f": tmp_path / "fader"})
+    assert set(reg.names("edit")) == {"fader-synthetic", "icgan-synthetic", "f"}
+    assert reg.default("edit") == "fader-synthetic"

@@ -8,7 +8,7 @@ from .base import TASK_REGISTRY, Task, get_task_class, register_task
 
 __all__ = ["Task", "TASK_REGISTRY", "get_task_class", "register_task"]
 
-_TASK_MODULES = ("pose", "garment", "style", "generation")
+_TASK_MODULES = ("pose", "garment", "style", "generation", "fader", "icgan")
 
 
 def _load_all() -> None:

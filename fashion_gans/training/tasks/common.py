@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["lsgan_loss", "frozen", "eval_mode"]
+__all__ = ["lsgan_loss", "frozen", "eval_mode", "schedule_steps"]
 
 
 def lsgan_loss(scores: torch.Tensor, target: float) -> torch.Tensor:
@@ -19,6 +19,17 @@ def lsgan_loss(scores: torch.Tensor, target: float) -> torch.Tensor:
     """
     scores = scores.float()
     return F.mse_loss(scores, torch.full_like(scores, target))
+
+
+def schedule_steps(task: str, schedule: dict, key: str, default: int = 0) -> int:
+    """A step count from a task's ``TrainConfig.schedule`` (``colour_from_step``, ``lambda_e_ramp_steps``...):
+    an integer >= 0 (a whole float from JSON is accepted), else a ``TrainingError`` naming the task and key."""
+    from ..config import TrainingError
+
+    value = schedule.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or int(value) != value:
+        raise TrainingError(f"task {task!r}: schedule[{key!r}] must be an integer >= 0, got {value!r}")
+    return int(value)
 
 
 @contextlib.contextmanager
