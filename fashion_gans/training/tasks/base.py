@@ -169,6 +169,17 @@ class Task:
         self.epoch = int(state.get("epoch", 0))
 
     # ----------------------------------------------------------------------------------------------- helpers
+    def check_setup(self, config_class: type | None = None, schedule_keys: Iterable[str] = ()) -> None:
+        """Fail fast (:class:`TrainingError`) when the model config is not a ``config_class`` or
+        ``TrainConfig.schedule`` has keys this task does not read (a typo would silently be ignored)."""
+        if config_class is not None and not isinstance(self.model_config, config_class):
+            raise TrainingError(f"task {self.name!r} trains a {config_class.__name__}, got "
+                                f"{type(self.model_config).__name__}")
+        known = sorted(schedule_keys)
+        unknown = sorted(set(self.config.schedule) - set(known))
+        if unknown:
+            raise TrainingError(f"task {self.name!r}: unknown schedule key(s) {unknown}; known: {known}")
+
     def mean_metrics(self, parts: dict[str, list[torch.Tensor]]) -> dict[str, float]:
         """Per-sample metric values (lists of ``(N,)`` tensors, one per batch) -> their mean over every sample
         of every process (``gather_for_metrics`` drops the padding of an uneven last batch)."""

@@ -113,14 +113,10 @@ class FaderTask(Task):
         super().__init__(config, model_config)
         from fashion_gans.models import FaderConfig
 
-        if not isinstance(model_config, FaderConfig):
-            raise TrainingError(f"task 'fader' trains a FaderConfig, got {type(model_config).__name__}")
+        self.check_setup(FaderConfig, _SCHEDULE_KEYS)
         for key, value in self.loss_weights.items():
             if not value >= 0:
                 raise TrainingError(f"task 'fader': loss weight {key!r} must be >= 0, got {value}")
-        unknown = sorted(set(config.schedule) - set(_SCHEDULE_KEYS))
-        if unknown:
-            raise TrainingError(f"task 'fader': unknown schedule key(s) {unknown}; known: {list(_SCHEDULE_KEYS)}")
         self.ramp_steps = schedule_steps("fader", config.schedule, "lambda_e_ramp_steps", self.default_ramp_steps)
         self.adversarial = config.schedule.get("adversarial", "flip")
         if self.adversarial not in ADVERSARIAL_TARGETS:

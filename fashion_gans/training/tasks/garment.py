@@ -114,9 +114,7 @@ class GarmentTask(Task):
 
     def __init__(self, config, model_config) -> None:
         super().__init__(config, model_config)
-        unknown = sorted(set(config.schedule) - {"colour_from_step"})
-        if unknown:
-            raise TrainingError(f"task 'garment': unknown schedule key(s) {unknown}; known: ['colour_from_step']")
+        self.check_setup(schedule_keys=("colour_from_step",))
         self.colour_from_step = schedule_steps("garment", config.schedule, "colour_from_step")
         for key, value in self.loss_weights.items():
             if not value >= 0:

@@ -186,12 +186,8 @@ class GenerationTask(Task):
         super().__init__(config, model_config)
         from fashion_gans.models import StyleGANConfig
 
-        if not isinstance(model_config, StyleGANConfig):
-            raise TrainingError(f"task 'generation' trains a StyleGANConfig, got {type(model_config).__name__}")
+        self.check_setup(StyleGANConfig, _SCHEDULE_KEYS)
         s = dict(config.schedule)
-        unknown = sorted(set(s) - set(_SCHEDULE_KEYS))
-        if unknown:
-            raise TrainingError(f"task 'generation': unknown schedule key(s) {unknown}; known: {list(_SCHEDULE_KEYS)}")
         mc = model_config
         self.version = int(mc.version)
         self.max_level = mc.num_resolutions - 1

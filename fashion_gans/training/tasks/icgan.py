@@ -106,12 +106,8 @@ class IcGANTask(Task):
         super().__init__(config, model_config)
         from fashion_gans.models import IcGANConfig
 
-        if not isinstance(model_config, IcGANConfig):
-            raise TrainingError(f"task 'icgan' trains an IcGANConfig, got {type(model_config).__name__}")
+        self.check_setup(IcGANConfig, _SCHEDULE_KEYS)
         s = dict(config.schedule)
-        unknown = sorted(set(s) - set(_SCHEDULE_KEYS))
-        if unknown:
-            raise TrainingError(f"task 'icgan': unknown schedule key(s) {unknown}; known: {list(_SCHEDULE_KEYS)}")
         self.fake_attributes = str(s.get("fake_attributes", "shuffle"))
         if self.fake_attributes not in _FAKE_ATTRIBUTES:
             raise TrainingError(f"task 'icgan': schedule['fake_attributes'] must be one of {_FAKE_ATTRIBUTES}, "

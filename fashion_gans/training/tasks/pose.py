@@ -188,9 +188,7 @@ class PoseTask(Task):
 
     def __init__(self, config, model_config) -> None:
         super().__init__(config, model_config)
-        unknown = sorted(set(config.schedule) - set(_SCHEDULE_KEYS))
-        if unknown:
-            raise TrainingError(f"task 'pose': unknown schedule key(s) {unknown}; known: {list(_SCHEDULE_KEYS)}")
+        self.check_setup(schedule_keys=_SCHEDULE_KEYS)
         self.recon_schedule = _parse_recon_schedule(config.schedule.get("recon_epochs", DEFAULT_RECON_EPOCHS))
         self.recon_weight = recon_weight_at(self.recon_schedule, 0)
         self._recon_cache: tuple[float, torch.Tensor] | None = None

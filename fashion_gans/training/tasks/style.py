@@ -201,12 +201,7 @@ class StyleTask(Task):
         super().__init__(config, model_config)
         from fashion_gans.models import CycleGANConfig
 
-        if not isinstance(model_config, CycleGANConfig):
-            raise TrainingError(f"task 'style' trains a CycleGANConfig, got {type(model_config).__name__}")
-        unknown = sorted(set(config.schedule) - {"pool_size", "colour_from_step"})
-        if unknown:
-            raise TrainingError(f"task 'style': unknown schedule key(s) {unknown}; known: "
-                                f"['colour_from_step', 'pool_size']")
+        self.check_setup(CycleGANConfig, ("pool_size", "colour_from_step"))
         self.colour_from_step = schedule_steps("style", config.schedule, "colour_from_step")
         mc = model_config
         if self.loss_weights["identity"] > 0 and mc.channels_a != mc.channels_b:
