@@ -246,7 +246,7 @@ def add_train_parser(sub) -> None:
                                    "in its own process so the peak memories do not mix.")
     p.add_argument("--tasks", default="pose,garment,style,generation", help="comma-separated tasks")
     p.add_argument("--preset", action="append", default=[], metavar="TASK=PRESET",
-                   help="preset per task (default: the task's *_small preset); repeatable")
+                   help="preset per task (default: the task's default small preset); repeatable")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--warmup", type=int, default=3, help="untimed steps (default 3)")
@@ -306,7 +306,7 @@ def run_train(args: argparse.Namespace) -> dict:
     import subprocess
     import tempfile
 
-    from fashion_gans.training.config import TASKS
+    from fashion_gans.training.config import TASKS, TrainConfig
 
     if args.one:
         task, preset = args.one.split("=")
@@ -316,7 +316,7 @@ def run_train(args: argparse.Namespace) -> dict:
     unknown = sorted(set(tasks) - set(TASKS))
     if unknown:
         raise SystemExit(f"--tasks: unknown {unknown}; choose from {sorted(TASKS)}")
-    presets = {t: f"{TASKS[t]}_small" for t in tasks}
+    presets = {t: TrainConfig(task=t).preset_name for t in tasks}  # the task's default (small) preset
     for item in args.preset:
         t, _, name = item.partition("=")
         presets[t] = name
