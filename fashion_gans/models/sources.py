@@ -29,7 +29,8 @@ from torch import nn
 from .hub import CONFIG_NAME, WEIGHTS_NAME, ModelFileError
 
 __all__ = ["BUNDLED_DIR", "BUNDLE_FILE", "HUB_PATTERNS", "LoadedNetworks", "list_bundled", "resolve_source",
-           "load_networks", "count_parameters", "check_parameters", "export_checkpoint", "write_bundle_meta"]
+           "load_networks", "count_parameters", "check_parameters", "export_checkpoint", "write_bundle_meta",
+           "TASK_NETWORKS", "MODEL_CLASS_TASK"]
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
 BUNDLE_FILE = "bundle.json"
@@ -41,9 +42,10 @@ _HUB_CONFIG_PATTERNS = ["bundle.json", "*/config.json", "final/*/config.json"]
 #: Task -> model family -> the network names its export holds.
 TASK_NETWORKS = {"pose": ("generator",), "garment": ("generator",), "style": ("gen_ab", "gen_ba"),
                  "generation": ("generator",), "fader": ("fader",), "icgan": ("generator", "encoder_z", "encoder_y")}
-_MODEL_CLASS_TASK = {"PGPGGenerator": "pose", "PixelDTGenerator": "garment", "CycleGANGenerator": "style",
-                     "StyleGANGenerator": "generation", "StyleGAN2Generator": "generation",
-                     "FaderNetwork": "fader", "IcGANGenerator": "icgan"}
+#: The task of a saved network's ``model_class`` (the class that runs a model; discriminators and encoders have none).
+MODEL_CLASS_TASK = {"PGPGGenerator": "pose", "PixelDTGenerator": "garment", "CycleGANGenerator": "style",
+                    "StyleGANGenerator": "generation", "StyleGAN2Generator": "generation",
+                    "FaderNetwork": "fader", "IcGANGenerator": "icgan"}
 
 
 @dataclass
@@ -260,8 +262,8 @@ def load_networks(source: str | os.PathLike, *, revision: str | None = None, cac
         if cls is None:
             raise ModelFileError(f"{sub / CONFIG_NAME}: unknown model_class {class_name!r}")
         networks[name] = cls.from_pretrained(sub, map_location=map_location)
-        if class_name in _MODEL_CLASS_TASK:
-            meta.setdefault("task", _MODEL_CLASS_TASK[class_name])
+        if class_name in MODEL_CLASS_TASK:
+            meta.setdefault("task", MODEL_CLASS_TASK[class_name])
     if meta.get("task") is None:
         raise ModelFileError(f"{folder}: holds only discriminators ({sorted(networks)}); nothing to run")
     missing = [n for n in TASK_NETWORKS[meta["task"]] if n not in networks]

@@ -18,7 +18,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from fashion_gans.models.sources import BUNDLE_FILE, BUNDLED_DIR, list_bundled, resolve_source
+from fashion_gans.models.sources import (BUNDLE_FILE, BUNDLED_DIR, MODEL_CLASS_TASK, TASK_NETWORKS, list_bundled,
+                                        resolve_source)
 
 __all__ = ["ModelEntry", "ModelRegistry", "ModelChoiceError", "model_task", "parse_model_specs", "DEFAULT_BUNDLED",
            "MODELS_ENV", "MAX_MODEL_PARAMETERS", "TOOL_TASKS", "tool_tasks", "tool_title", "model_attributes"]
@@ -33,10 +34,6 @@ DEFAULT_BUNDLED = {"pose": ("pose-synthetic",), "garment": ("garment-synthetic",
 #: Tools whose tab runs models of several training tasks (one pipeline serves them all).
 TOOL_TASKS = {"edit": ("fader", "icgan")}
 _TOOL_TITLES = {"edit": "attribute editing"}
-_CLASS_TASK = {"PGPGGenerator": "pose", "PixelDTGenerator": "garment", "CycleGANGenerator": "style",
-               "StyleGANGenerator": "generation", "StyleGAN2Generator": "generation",
-               "FaderNetwork": "fader", "IcGANGenerator": "icgan"}
-_TASKS = ("pose", "garment", "style", "generation", "fader", "icgan")
 #: The network whose config holds an attribute-editing model's ``attributes``.
 _ATTRIBUTE_NETWORKS = ("fader", "generator")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(@[A-Za-z0-9_./-]{1,100})?$")
@@ -77,7 +74,7 @@ def model_attributes(folder: str | os.PathLike) -> dict[str, list[str]] | None:
             try:
                 meta = json.loads((base / name / "config.json").read_text(encoding="utf-8"))
                 cls = MODEL_CLASSES[meta["model_class"]]
-                if _CLASS_TASK.get(meta["model_class"]) not in TOOL_TASKS["edit"]:
+                if MODEL_CLASS_TASK.get(meta["model_class"]) not in TOOL_TASKS["edit"]:
                     continue
                 attributes = cls.config_class.from_dict(meta["config"]).attributes
                 return {str(k): [str(v) for v in values] for k, values in attributes.items()}
@@ -102,7 +99,7 @@ def model_task(folder: str | os.PathLike) -> str | None:
         if base.is_dir():
             for cfg in sorted(base.glob("*/config.json")):
                 try:
-                    task = _CLASS_TASK.get(json.loads(cfg.read_text(encoding="utf-8")).get("model_class"))
+                    task = MODEL_CLASS_TASK.get(json.loads(cfg.read_text(encoding="utf-8")).get("model_class"))
                 except (OSError, ValueError, AttributeError):
                     continue
                 if task:
@@ -111,7 +108,7 @@ def model_task(folder: str | os.PathLike) -> str | None:
         task = json.loads((path / "config.json").read_text(encoding="utf-8"))["train"]["task"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return str(task) if task in _TASKS else None
+    return str(task) if task in TASK_NETWORKS else None
 
 
 def parse_model_specs(text: str | None) -> dict[str, str]:
