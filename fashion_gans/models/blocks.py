@@ -185,7 +185,8 @@ class UNet(nn.Module):
 class PatchGANDiscriminator(nn.Module):
     """PatchGAN: optional UF stem, ``n_blocks`` x [CONV3 stride 2 (reflect pad) -> IN -> ReLU], PJ -> 1.
 
-    The first stride-2 conv has no norm.  Spectral norm is on the final 1x1 projection only (thesis §3.0).
+    The first stride-2 conv has no norm; ``norm`` picks the others' ("instance", the thesis' non-affine
+    InstanceNorm; "batch"; or "none").  Spectral norm is on the final 1x1 projection only (thesis §3.0).
     With ``uf_stem=True`` (PGPG): UF in->base (1x1), then blocks base -> base*2**n_blocks.
     With ``uf_stem=False`` (PixelDTGAN, CycleGAN): the first conv in->base is block 1, blocks go
     base -> base*2**(n_blocks-1) (thesis erratum E11).
@@ -201,8 +202,11 @@ class PatchGANDiscriminator(nn.Module):
         uf_stem: bool,
         negative_slope: float = 0.0,
         use_spectral_norm: bool = True,
+        norm: str = "instance",
     ) -> None:
         super().__init__()
+        if norm not in ("instance", "batch", "none"):
+            raise ValueError(f"PatchGANDiscriminator: unknown norm {norm!r}")
         layers: list[nn.Module] = []
         if uf_stem:
             layers.append(nn.Conv2d(c_in, base_channels, 1))
@@ -213,8 +217,8 @@ class PatchGANDiscriminator(nn.Module):
             outs = [base_channels * 2**i for i in range(n_blocks)]
         for i, c_out in enumerate(outs):
             layers.append(nn.Conv2d(c, c_out, 3, stride=2, padding=1, padding_mode="reflect"))
-            if i > 0:
-                layers.append(nn.InstanceNorm2d(c_out))
+            if i > 0 and norm != "none":
+                layers.append(nn.InstanceNorm2d(c_out) if norm == "instance" else nn.BatchNorm2d(c_out))
             layers.append(nn.LeakyReLU(negative_slope) if negative_slope > 0 else nn.ReLU())
             c = c_out
         self.body = nn.Sequential(*layers)
@@ -357,7 +361,7 @@ class MinibatchStd(nn.Module):
 
 
 class ModulatedConv2d(nn.Module):
-    """StyleGAN2 modulated (and optionally demodulated) convolution, grouped over the batch.
+    """StyleGAN2 modulated (and optionally demodulated) convolution.
 
     ``upsample=True`` doubles the resolution (bilinear) before the convolution.
     """
@@ -378,15 +382,16 @@ class ModulatedConv2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(c_out))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        n = x.shape[0]
+        # StyleGAN2's non-fused form: scale the input channels by the style, convolve with the shared weight,
+        # scale the output channels by the demodulation coefficients.  It equals convolving every sample with
+        # its own modulated weight (a grouped convolution over the batch) and is several times faster on CPUs.
         if self.upsample:
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
         s = self.affine(w)  # (n, c_in)
-        weight = self.weight[None] * self.w_scale * s[:, None, :, None, None]  # (n, c_out, c_in, k, k)
+        weight = self.weight * self.w_scale
+        out = F.conv2d(x * s[:, :, None, None].to(x.dtype), weight.to(x.dtype), padding=self.k // 2)
         if self.demodulate:
-            weight = weight * torch.rsqrt(weight.square().sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
-        h, wd = x.shape[-2:]
-        x = x.reshape(1, n * self.c_in, h, wd)
-        weight = weight.reshape(n * self.c_out, self.c_in, self.k, self.k)
-        out = F.conv2d(x, weight, padding=self.k // 2, groups=n)
-        return out.reshape(n, self.c_out, h, wd) + self.bias[None, :, None, None]
+            # sum over c_in and the kernel of (W * s)^2, per sample and output channel
+            demod = torch.rsqrt(s.square() @ weight.square().sum(dim=(2, 3)).t() + 1e-8)  # (n, c_out)
+            out = out * demod[:, :, None, None].to(out.dtype)
+        return out + self.bias[None, :, None, None].to(out.dtype)
