@@ -221,7 +221,10 @@ class CycleGANConfig(ModelConfig):
     image_size: tuple[int, int] = (64, 64)
     channels_a: int = 3
     channels_b: int = 3
-    generator: str = "resnet"  # "resnet" (thesis) or "unet" (bilinear-upsampling U-Net option)
+    # "resnet" (thesis: CycleGAN's ResNet generator), "unet" (bilinear-upsampling U-Net option) or "discogan"
+    # (DiscoGAN's encoder-decoder: g_down stride-2 4x4 convs to a small code, as many 4x4 transposed convs back;
+    # no skip connections, so the output's shape is free to differ from the input's)
+    generator: str = "resnet"
     g_base_channels: int = 64
     g_down: int = 2
     g_residual_blocks: int = 9
@@ -231,12 +234,17 @@ class CycleGANConfig(ModelConfig):
     # Thesis erratum E11: with base 64 the last projection is PJ 512->1 (1.55M, the stated 1.6M).
     d_blocks: int = 4
     d_negative_slope: float = 0.0
+    # Discriminator norm after its first block: "instance" (thesis), "batch" or "none".  InstanceNorm rescales
+    # every image's features to unit variance, so faint noise on a white field reads as strongly as an object.
+    d_norm: str = "instance"
 
     def validate(self) -> None:
         n = type(self).__name__
         _check(_size_ok(self.image_size), n, "image_size", f"expected (H, W) positive ints, got {self.image_size!r}")
-        _check(self.generator in ("resnet", "unet"), n, "generator",
-               f"expected 'resnet' or 'unet', got {self.generator!r}")
+        _check(self.d_norm in ("instance", "batch", "none"), n, "d_norm",
+               f"expected 'instance', 'batch' or 'none', got {self.d_norm!r}")
+        _check(self.generator in ("resnet", "unet", "discogan"), n, "generator",
+               f"expected 'resnet', 'unet' or 'discogan', got {self.generator!r}")
         _check(self.g_norm in NORMS, n, "g_norm", f"expected one of {NORMS}, got {self.g_norm!r}")
         for name in ("channels_a", "channels_b", "g_base_channels", "g_down", "d_base_channels", "d_blocks"):
             _check(int(getattr(self, name)) >= 1, n, name, "must be >= 1")
@@ -481,6 +489,11 @@ def _presets() -> dict[str, ModelConfig]:
         ),
         "pixeldtgan_small": PixelDTGANConfig(g_base_channels=16, bottleneck_dim=64, d_base_channels=16),
         "cyclegan_small": CycleGANConfig(g_base_channels=16, g_residual_blocks=3, d_base_channels=16, d_blocks=3),
+        # DiscoGAN's encoder-decoder generators (BatchNorm, as DiscoGAN: InstanceNorm erases the per-image channel
+        # means that carry a flat object's colour) down to a 4x4 code, and a 4-block PatchGAN (31 px receptive
+        # field) without InstanceNorm, so that faint texture on a white field does not pass for an object.
+        "discogan_small": CycleGANConfig(generator="discogan", g_base_channels=16, g_down=4, g_norm="batch",
+                                         d_base_channels=32, d_blocks=4, d_negative_slope=0.2, d_norm="none"),
         "stylegan_small": StyleGANConfig(
             resolution=32, z_dim=64, w_dim=64, mapping_layers=4, mapping_activation="lrelu", const_channels=64,
             channels=(64, 64, 48, 32), d_channels=(128, 64, 32, 16),
@@ -522,6 +535,7 @@ PRESET_DESCRIPTIONS: dict[str, str] = {
     "cyclegan_thesis": "DiscoGAN/CycleGAN shoes<->handbags as in the thesis: 64x64 (G 11.4M, D 1.6M each)",
     "cyclegan_unet": "CycleGAN with U-Net generators (bilinear upsampling), 64x64",
     "cyclegan_small": "CycleGAN, small: 64x64 (tests, demo weights)",
+    "discogan_small": "DiscoGAN encoder-decoder generators, small: 64x64, shapes free to change (demo weights)",
     "stylegan_thesis": "StyleGAN v1 with progressive growing as in the thesis: 128x128 (G 58.5M, D 11.3M)",
     "stylegan2_128": "StyleGAN2 (modulated convs, skip G, residual D), 128x128",
     "stylegan_small": "StyleGAN v1, small: 32x32 (tests, demo weights)",

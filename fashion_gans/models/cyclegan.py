@@ -5,7 +5,11 @@ Two generators of the same architecture (``G_AB`` and ``G_BA``: build two :class
 
 The thesis generator is the CycleGAN ResNet generator: stem, 2 stride-2 downsampling convs, 9 residual
 blocks, 2 transposed-conv upsampling blocks, head, tanh.  ``config.generator="unet"`` selects a U-Net with
-bilinear upsampling instead.
+bilinear upsampling instead, and ``"discogan"`` the encoder-decoder of DiscoGAN (Kim et al. 2017): ``g_down``
+stride-2 4x4 convolutions (LeakyReLU 0.2, normalised after the first) down to a small code, then as many stride-2
+4x4 transposed convolutions (ReLU) back to the image.  Without skip connections or a full-resolution residual
+path nothing ties the output's layout to the input's, so a shoe can become a handbag of another shape; the
+ResNet generator keeps the input's silhouette.
 
 Both directions are first-class modules (the thesis code exposed only ``gen_a_to_b`` through its ``gen``
 property, whose setter was a no-op).  Training-side fixes of the thesis code (fakes detached for the D step,
@@ -40,6 +44,12 @@ class CycleGANGenerator(HubModel, tags=["image-to-image", "cyclegan", "discogan"
     card_task = ("**Style matching** (DiscoGAN/CycleGAN generator): translate a shoe into a handbag of matching "
                  "style, or back.")
     card_architecture = "ResNet generator: 7x7 stem, 2 stride-2 convs, residual blocks, 2 transposed convs, tanh."
+    _architectures = {
+        "resnet": card_architecture,
+        "unet": "U-Net generator: stride-2 conv encoder, bilinear-upsampling decoder with skip connections, tanh.",
+        "discogan": "DiscoGAN encoder-decoder: stride-2 4x4 convs to a small code, as many 4x4 transposed convs "
+                    "back, no skip connections, tanh.",
+    }
     card_dataset = _DATASET
     card_data_license = _LICENSE
     card_pipeline_tag = "image-to-image"
@@ -53,9 +63,12 @@ class CycleGANGenerator(HubModel, tags=["image-to-image", "cyclegan", "discogan"
         self.direction = direction
         c = self.config
         self.c_in, self.c_out = (c.channels_a, c.channels_b) if direction == "ab" else (c.channels_b, c.channels_a)
+        self.card_architecture = self._architectures[c.generator]
         if c.generator == "unet":
             self.net: nn.Module = UNet(self.c_in, self.c_out, c.g_base_channels, c.g_down,
                                        stem_kernel=c.g_stem_kernel, norm=c.g_norm)
+        elif c.generator == "discogan":
+            self.net = _encoder_decoder(self.c_in, self.c_out, c.g_base_channels, c.g_down, c.g_norm)
         else:
             k = c.g_stem_kernel
             layers: list[nn.Module] = [
@@ -81,6 +94,21 @@ class CycleGANGenerator(HubModel, tags=["image-to-image", "cyclegan", "discogan"
         return torch.tanh(self.net(x))
 
 
+def _encoder_decoder(c_in: int, c_out: int, base: int, down: int, norm: str) -> nn.Sequential:
+    """DiscoGAN's generator: ``down`` x (4x4 conv, stride 2) to ``H / 2**down``, then ``down`` x (4x4 transposed
+    conv, stride 2) back; no activation after the last layer (``forward`` applies tanh)."""
+    layers: list[nn.Module] = [nn.Conv2d(c_in, base, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+    ch = base
+    for _ in range(down - 1):
+        layers += [nn.Conv2d(ch, 2 * ch, 4, stride=2, padding=1), make_norm(norm, 2 * ch), nn.LeakyReLU(0.2)]
+        ch *= 2
+    for _ in range(down - 1):
+        layers += [nn.ConvTranspose2d(ch, ch // 2, 4, stride=2, padding=1), make_norm(norm, ch // 2), nn.ReLU()]
+        ch //= 2
+    layers.append(nn.ConvTranspose2d(ch, c_out, 4, stride=2, padding=1))
+    return nn.Sequential(*layers)
+
+
 class CycleGANDiscriminator(HubModel, tags=["image-to-image", "cyclegan", "discogan", "discriminator"]):
     """Unconditional PatchGAN of one domain: ``forward(x)`` -> (N, 1, H/16, W/16) raw LSGAN scores.
 
@@ -90,6 +118,7 @@ class CycleGANDiscriminator(HubModel, tags=["image-to-image", "cyclegan", "disco
     config_class = CycleGANConfig
     card_task = "**Style matching** (DiscoGAN/CycleGAN): real/fake PatchGAN discriminator of one domain."
     card_architecture = "PatchGAN: stride-2 conv + InstanceNorm + ReLU blocks, spectrally normalised 1x1 head."
+    _norm_names = {"instance": "InstanceNorm", "batch": "BatchNorm", "none": "no norm"}
     card_dataset = _DATASET
     card_data_license = _LICENSE
     extra_init_args = ("domain",)
@@ -102,8 +131,11 @@ class CycleGANDiscriminator(HubModel, tags=["image-to-image", "cyclegan", "disco
         self.domain = domain
         c = self.config
         self.c_in = c.channels_a if domain == "a" else c.channels_b
+        act = f"LeakyReLU {c.d_negative_slope:g}" if c.d_negative_slope > 0 else "ReLU"
+        self.card_architecture = (f"PatchGAN: {c.d_blocks} stride-2 conv + {self._norm_names[c.d_norm]} + {act} "
+                                  "blocks, spectrally normalised 1x1 head.")
         self.net = PatchGANDiscriminator(self.c_in, c.d_base_channels, c.d_blocks, uf_stem=False,
-                                         negative_slope=c.d_negative_slope)
+                                         negative_slope=c.d_negative_slope, norm=c.d_norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = self.config.image_size

@@ -53,6 +53,8 @@ def test_registry_lists_described_presets_and_returns_fresh_copies():
         (PixelDTGANConfig, {"g_kernel": 4}, "g_kernel"),
         (CycleGANConfig, {"generator": "vit"}, "generator"),
         (CycleGANConfig, {"g_norm": "group"}, "g_norm"),
+        (CycleGANConfig, {"d_norm": "layer"}, "d_norm"),
+        (CycleGANConfig, {"generator": "discogan", "g_down": 7}, "g_down"),  # 64 px / 2**7
         (StyleGANConfig, {"resolution": 96}, "resolution"),
         (StyleGANConfig, {"channels": (512, 512)}, "channels"),
         (StyleGANConfig, {"version": 3}, "version"),

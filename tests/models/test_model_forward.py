@@ -149,6 +149,29 @@ def test_cyclegan_unet_generator_option():
     assert not up  # bilinear upsampling, no transposed convs
 
 
+def test_cyclegan_discogan_generator_option_changes_shape_freely():
+    small = get_preset("cyclegan_small").replace(generator="discogan", g_down=4, d_norm="none")
+    models, outs = _step(small, batch=2)
+    _check_shapes(small, outs, 2)
+    _check_grads(models, small)
+    gen = models["gen_ab"]
+    convs = [m for m in gen.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.stride for c in convs] == [(2, 2)] * 4  # 64 -> 4 px code
+    assert len([m for m in gen.modules() if isinstance(m, torch.nn.ConvTranspose2d)]) == 4
+    # No path from an input pixel to the same output pixel that skips the 4x4 code: the output depends on the
+    # whole image (a single changed corner pixel moves the far corner), unlike a skip-connected generator.
+    gen.eval()
+    x = torch.zeros(1, 3, 64, 64)
+    y = x.clone()
+    y[..., 0, 0] = 1.0
+    with torch.no_grad():
+        assert not torch.allclose(gen(x)[..., -1, -1], gen(y)[..., -1, -1])
+    norms = [m for m in models["disc_a"].modules() if isinstance(m, torch.nn.InstanceNorm2d)]
+    assert not norms  # d_norm="none"
+    assert [m for m in build_models(get_preset("cyclegan_small"))["disc_a"].modules()
+            if isinstance(m, torch.nn.InstanceNorm2d)]  # the thesis default keeps InstanceNorm
+
+
 def test_pgpg_256x176_is_non_square_end_to_end():
     cfg = get_preset("pgpg_256x176").replace(g1_base_channels=4, g1_bottleneck_channels=2, g2_base_channels=4,
                                              d_base_channels=4)

@@ -203,6 +203,34 @@ def test_colour_term_is_off_by_default_and_checked(tmp_path):
         StyleTask(_config(tmp_path, loss_weights={"colour": -1.0}), _model(channels=3))
 
 
+def test_cycle_noise_is_off_by_default_and_checked(tmp_path):
+    fake = torch.zeros(64, 3, 16, 16)
+    off = StyleTask(_config(tmp_path), _model(channels=3))
+    assert off.cycle_noise == 0 and off._cycle_input(fake) is fake
+    on = StyleTask(_config(tmp_path, schedule={"cycle_noise": 0.2}), _model(channels=3))
+    noisy = on._cycle_input(fake)
+    assert abs(float(noisy.std()) - 0.2) < 0.01 and abs(float(noisy.mean())) < 0.01
+    for bad in (-0.1, 1.5, "x", True):
+        with pytest.raises(TrainingError, match="cycle_noise"):
+            StyleTask(_config(tmp_path, schedule={"cycle_noise": bad}), _model(channels=3))
+
+
+def test_adversarial_term_can_start_later(tmp_path):
+    batch = {"shoe": _square("horizontal").repeat(2, 1, 1, 1), "bag": _square().repeat(2, 1, 1, 1)}
+    task = StyleTask(_config(tmp_path, schedule={"adversarial_from_step": 3}), _model(channels=3))
+    bind_task(task)
+    w = task.loss_weights
+    for step, adv_weight in ((2, 0.0), (3, 1.0)):
+        losses = task.training_step(batch, step)
+        assert float(losses["g_adv"]) > 0
+        expected = (adv_weight * losses["g_adv"] + w["cycle"] * losses["g_cycle"]
+                    + w["identity"] * losses["g_identity"])
+        assert torch.allclose(losses["g_total"], expected, rtol=1e-5), (step, losses)
+    for bad in (-1, 0.5, "x"):
+        with pytest.raises(TrainingError, match="adversarial_from_step"):
+            StyleTask(_config(tmp_path, schedule={"adversarial_from_step": bad}), _model(channels=3))
+
+
 # ------------------------------------------------------------------------------------------------ learning
 def test_learns_fashion_mnist_shoes_to_bags(tmp_path):
     task = StyleTask(_config(tmp_path), _model())
