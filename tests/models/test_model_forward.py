@@ -255,3 +255,26 @@ def test_stylegan_progressive_levels_and_fade_in():
     assert alphas[0] == 0.0 and alphas[-1] == 1.0
     assert all(a < b for a, b in zip(alphas, alphas[1:]))
     assert abs(fade_in_alpha(50, 100) - 0.5) < 1e-9  # sigmoid-shaped, symmetric around the middle
+
+
+@pytest.mark.parametrize("demodulate", [True, False])
+def test_modulated_conv_equals_per_sample_modulated_weights(demodulate):
+    """The non-fused form (input scaled by the style, output by the demodulation) against the definition: every
+    sample convolved with its own modulated (and demodulated) weight."""
+    import torch.nn.functional as F
+
+    from fashion_gans.models.blocks import ModulatedConv2d
+
+    torch.manual_seed(0)
+    conv = ModulatedConv2d(16, 8, 3, 12, demodulate=demodulate, upsample=True)
+    with torch.no_grad():
+        conv.bias.normal_()
+    x, w = torch.randn(5, 16, 8, 8), torch.randn(5, 12)
+    up = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    s = conv.affine(w)
+    weight = conv.weight[None] * conv.w_scale * s[:, None, :, None, None]
+    if demodulate:
+        weight = weight * torch.rsqrt(weight.square().sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
+    expected = torch.stack([F.conv2d(up[i:i + 1], weight[i], padding=1)[0] for i in range(5)])
+    expected = expected + conv.bias[None, :, None, None]
+    assert torch.allclose(conv(x, w), expected, atol=1e-5)
