@@ -133,14 +133,18 @@ def test_garment_extraction_finds_the_garment_shape(world):
     assert iou_model > iou_copy + 0.15, (iou_model, iou_copy)
 
 
-def test_synthetic_style_translation_moves_towards_the_other_domain(world):
+def _synthetic_style_translations(world):
+    """24 held-out shoes and handbags and the style-synthetic bundle's translations of them."""
     from fashion_gans.data.bags_shoes import BagsShoesDataset
 
     nets = load_networks("style-synthetic").networks
-    ds = BagsShoesDataset(world / "bags_shoes", "train", 64)
-    batch = _stack(ds, ("shoe", "bag"), 24)
+    batch = _stack(BagsShoesDataset(world / "bags_shoes", "train", 64), ("shoe", "bag"), 24)
     with torch.no_grad():
-        fake_bag, fake_shoe = nets["gen_ab"](batch["shoe"]), nets["gen_ba"](batch["bag"])
+        return batch, nets["gen_ab"](batch["shoe"]), nets["gen_ba"](batch["bag"])
+
+
+def test_synthetic_style_translation_moves_towards_the_other_domain(world):
+    batch, fake_bag, fake_shoe = _synthetic_style_translations(world)
     domains = ["person", "flat", "shoe", "bag"]
 
     def prob(images, domain):  # mean probability of the shipped attribute classifier's domain head
@@ -152,6 +156,20 @@ def test_synthetic_style_translation_moves_towards_the_other_domain(world):
     assert prob(batch["shoe"], "bag") < 0.2 and prob(batch["bag"], "shoe") < 0.2
     assert prob(fake_bag, "bag") > prob(batch["shoe"], "bag") + 0.3
     assert prob(fake_shoe, "shoe") > prob(batch["bag"], "shoe") + 0.1
+
+
+def test_synthetic_style_translation_keeps_the_colour(world):
+    from fashion_gans.evaluation.task_metrics import read_attributes
+
+    batch, fake_bag, fake_shoe = _synthetic_style_translations(world)
+    for source, translated in ((batch["shoe"], fake_bag), (batch["bag"], fake_shoe)):
+        colour_in = read_attributes(source, ("colour",))["colour"]
+        colour_out = read_attributes(translated, ("colour",))["colour"]
+        kept = (colour_in == colour_out).float().mean().item()
+        # A translator that ignores its input (one output colour for every item) keeps at most the share of the
+        # most common source colour.
+        constant = colour_in.bincount().max().item() / len(colour_in)
+        assert kept > max(0.4, constant + 0.2), (kept, constant)
 
 
 def test_fmnist_style_translation_changes_the_class(fashion_mnist_dir):
