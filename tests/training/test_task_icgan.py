@@ -37,6 +37,9 @@ def test_registered_and_config_errors(tmp_path):
     assert get_task_class("icgan") is IcGANTask
     with pytest.raises(TrainingError, match="unknown loss weight"):
         IcGANTask(_config(tmp_path, loss_weights={"recon_x": 1.0}), _model())
+    key = next(iter(IcGANTask.default_loss_weights))
+    with pytest.raises(TrainingError, match=rf"task 'icgan': loss weight '{key}' must be >= 0, got -1.0"):
+        IcGANTask(_config(tmp_path, loss_weights={key: -1.0}), _model())
     with pytest.raises(TrainingError, match="fake_attributes"):
         IcGANTask(_config(tmp_path, schedule={"fake_attributes": "normal"}), _model())
     with pytest.raises(TrainingError, match="IcGANConfig"):

@@ -169,9 +169,11 @@ class Task:
         self.epoch = int(state.get("epoch", 0))
 
     # ----------------------------------------------------------------------------------------------- helpers
-    def check_setup(self, config_class: type | None = None, schedule_keys: Iterable[str] = ()) -> None:
-        """Fail fast (:class:`TrainingError`) when the model config is not a ``config_class`` or
-        ``TrainConfig.schedule`` has keys this task does not read (a typo would silently be ignored)."""
+    def check_setup(self, config_class: type | None = None, schedule_keys: Iterable[str] = (), *,
+                    non_negative_weights: bool = False) -> None:
+        """Fail fast (:class:`TrainingError`) when the model config is not a ``config_class``,
+        ``TrainConfig.schedule`` has keys this task does not read (a typo would silently be ignored), or, with
+        ``non_negative_weights``, a loss weight is negative (or NaN)."""
         if config_class is not None and not isinstance(self.model_config, config_class):
             raise TrainingError(f"task {self.name!r} trains a {config_class.__name__}, got "
                                 f"{type(self.model_config).__name__}")
@@ -179,6 +181,10 @@ class Task:
         unknown = sorted(set(self.config.schedule) - set(known))
         if unknown:
             raise TrainingError(f"task {self.name!r}: unknown schedule key(s) {unknown}; known: {known}")
+        if non_negative_weights:
+            for key, value in self.loss_weights.items():
+                if not value >= 0:
+                    raise TrainingError(f"task {self.name!r}: loss weight {key!r} must be >= 0, got {value}")
 
     def mean_metrics(self, parts: dict[str, list[torch.Tensor]]) -> dict[str, float]:
         """Per-sample metric values (lists of ``(N,)`` tensors, one per batch) -> their mean over every sample

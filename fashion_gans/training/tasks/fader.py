@@ -113,10 +113,7 @@ class FaderTask(Task):
         super().__init__(config, model_config)
         from fashion_gans.models import FaderConfig
 
-        self.check_setup(FaderConfig, _SCHEDULE_KEYS)
-        for key, value in self.loss_weights.items():
-            if not value >= 0:
-                raise TrainingError(f"task 'fader': loss weight {key!r} must be >= 0, got {value}")
+        self.check_setup(FaderConfig, _SCHEDULE_KEYS, non_negative_weights=True)
         self.ramp_steps = schedule_steps("fader", config.schedule, "lambda_e_ramp_steps", self.default_ramp_steps)
         self.adversarial = config.schedule.get("adversarial", "flip")
         if self.adversarial not in ADVERSARIAL_TARGETS:

@@ -114,11 +114,8 @@ class GarmentTask(Task):
 
     def __init__(self, config, model_config) -> None:
         super().__init__(config, model_config)
-        self.check_setup(schedule_keys=("colour_from_step",))
+        self.check_setup(schedule_keys=("colour_from_step",), non_negative_weights=True)
         self.colour_from_step = schedule_steps("garment", config.schedule, "colour_from_step")
-        for key, value in self.loss_weights.items():
-            if not value >= 0:
-                raise TrainingError(f"task 'garment': loss weight {key!r} must be >= 0, got {value}")
 
     # ----------------------------------------------------------------------------------------------- building
     def build_models(self) -> dict[str, nn.Module]:

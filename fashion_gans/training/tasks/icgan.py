@@ -106,7 +106,7 @@ class IcGANTask(Task):
         super().__init__(config, model_config)
         from fashion_gans.models import IcGANConfig
 
-        self.check_setup(IcGANConfig, _SCHEDULE_KEYS)
+        self.check_setup(IcGANConfig, _SCHEDULE_KEYS, non_negative_weights=True)
         s = dict(config.schedule)
         self.fake_attributes = str(s.get("fake_attributes", "shuffle"))
         if self.fake_attributes not in _FAKE_ATTRIBUTES:
@@ -118,9 +118,6 @@ class IcGANTask(Task):
         if not isinstance(with_edit, bool):  # bool("false") is True: accept only a real JSON true / false
             raise TrainingError(f"task 'icgan': schedule['edit_metrics'] must be true or false, got {with_edit!r}")
         self.with_edit_metrics = with_edit
-        for key, value in self.loss_weights.items():
-            if not value >= 0:
-                raise TrainingError(f"task 'icgan': loss weight {key!r} must be >= 0, got {value}")
         self.attributes = dict(model_config.attributes)
         self.sizes = [len(v) for v in self.attributes.values()]
 
