@@ -254,11 +254,6 @@ def bundle_data(meta: dict[str, Any], world: Path | None) -> tuple[str, str]:
     return str(world), kind
 
 
-def _image_size(config: Any) -> int:
-    size = getattr(config, "resolution", None) or getattr(config, "image_size", 64)
-    return int(size[0]) if isinstance(size, (tuple, list)) else int(size)
-
-
 def evaluate_bundle(name: str, world: Path | None, world_seed: int, count: int, fmnist_count: int,
                     train_count: int, baseline_cache: dict[str, Any] | None = None) -> dict[str, Any]:
     """The bundle's evaluation and the three baselines' on the same held-out samples. ``baseline_cache``
@@ -278,7 +273,9 @@ def evaluate_bundle(name: str, world: Path | None, world_seed: int, count: int, 
     # The generation `copy` baseline cycles through the loaded training images: load at least as many as are
     # scored, or repeated images would shrink the precision/recall neighbourhoods to zero.
     train_count = max(int(train_count), n)
-    size = _image_size(next(iter(loaded.networks.values())).config)
+    from fashion_gans.evaluation.evaluate import model_inputs
+
+    size = model_inputs(loaded.task, loaded.networks)["image_size"][0]
     t0 = time.perf_counter()
     model = evaluate_model(name, data, count=n, train_count=train_count)
     entry: dict[str, Any] = {
@@ -326,9 +323,9 @@ def _evaluate_editor_bundle(name: str, loaded, data: str, kind: str, count: int,
     n = fmnist_count if kind == "fashion-mnist" else count
     if kind == "synthetic":
         train_count = max(int(train_count), int(train.get("synthetic_size") or 0))
-    from fashion_gans.evaluation.evaluate import _model_inputs
+    from fashion_gans.evaluation.evaluate import model_inputs
 
-    spec = _model_inputs(loaded.task, loaded.networks)
+    spec = model_inputs(loaded.task, loaded.networks)
     attributes, size = spec["attributes"], int(spec["image_size"][0])
     t0 = time.perf_counter()
     model = evaluate_model(name, data, count=n, train_count=train_count, train_seed=seed,
@@ -361,7 +358,7 @@ def edit_grid(name: str, path: Path, rows: int = GRID_ROWS) -> tuple[list[str], 
 
     from fashion_gans.evaluation import load_eval_data
     from fashion_gans.evaluation.editing import edit_targets
-    from fashion_gans.evaluation.evaluate import _model_inputs, training_split
+    from fashion_gans.evaluation.evaluate import model_inputs, training_split
     from fashion_gans.models.attributes import attribute_code
     from fashion_gans.models.sources import load_networks
     from fashion_gans.pipelines.edit import AttributeEditPipeline
@@ -371,7 +368,7 @@ def edit_grid(name: str, path: Path, rows: int = GRID_ROWS) -> tuple[list[str], 
     seed, split_options = training_split(loaded.meta.get("train", {}))
     ev = load_eval_data(loaded.task, data, count=rows, train_count=0, train_seed=0 if seed is None else seed,
                         data_options=split_options,
-                        **_model_inputs(loaded.task, loaded.networks))
+                        **model_inputs(loaded.task, loaded.networks))
     pipe = AttributeEditPipeline(loaded, "cpu")
     x, idx = ev.inputs["image"], ev.truth["attributes"]
     attrs = ev.truth["attribute_values"]
@@ -421,14 +418,14 @@ def sample_grid(name: str, world: Path | None, path: Path, rows: int = GRID_ROWS
 
     from fashion_gans.data.pose import draw_skeleton
     from fashion_gans.evaluation import load_eval_data
-    from fashion_gans.evaluation.evaluate import _model_inputs, _run_model
+    from fashion_gans.evaluation.evaluate import model_inputs, _run_model
     from fashion_gans.models.sources import load_networks
 
     loaded = load_networks(name)
     data, _ = bundle_data(loaded.meta, world)
     for net in loaded.networks.values():
         net.eval()
-    ev = load_eval_data(loaded.task, data, count=rows, train_count=0, **_model_inputs(loaded.task, loaded.networks))
+    ev = load_eval_data(loaded.task, data, count=rows, train_count=0, **model_inputs(loaded.task, loaded.networks))
     out = _run_model(loaded.task, loaded.networks, ev, rows, "cpu", seed=0)
     blank = None
     if loaded.task == "pose":

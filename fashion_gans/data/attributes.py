@@ -39,6 +39,7 @@ __all__ = [
     "FashionMNISTAttributes",
     "AttributeFolderDataset",
     "check_attribute_values",
+    "fmnist_edit_problem",
 ]
 
 SPLITS = ("train", "test")
@@ -87,6 +88,21 @@ def check_attribute_values(attributes: Mapping[str, Sequence[str]], known: Mappi
             raise ValueError(f"{where}: attribute {name!r} needs at least 2 distinct values, got {values}")
         out[name] = values
     return out
+
+
+def fmnist_edit_problem(attributes: Mapping[str, Sequence[str]], image_size: int) -> str | None:
+    """Why an attribute editor with these ``attributes`` and square ``image_size`` cannot work on Fashion-MNIST
+    (one attribute, ``class``, with the ten class names in label order; 28 px padded to 32), or ``None``."""
+    from .fashion_mnist import CLASS_NAMES
+
+    want = {"class": list(CLASS_NAMES)}
+    got = {k: list(v) for k, v in attributes.items()}
+    if got != want:
+        return (f"Fashion-MNIST has one attribute, 'class', with the values {list(CLASS_NAMES)}; the model's "
+                f"attributes are {got}")
+    if int(image_size) != 32:
+        return f"Fashion-MNIST images are 28 px padded to 32; the model works at {image_size} px"
+    return None
 
 
 def _to_channels(images: torch.Tensor, channels: int) -> torch.Tensor:

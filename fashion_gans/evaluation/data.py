@@ -252,13 +252,12 @@ def load_edit_data(task: str, data: str | os.PathLike, *, split: str = "test", c
     size = int(size[0]) if isinstance(size, (tuple, list)) else int(size)
     attrs = {k: list(v) for k, v in (attributes or default_edit_attributes(kind)).items()}
     if kind == "fashion-mnist":
+        from fashion_gans.data.attributes import fmnist_edit_problem
         from fashion_gans.data.fashion_mnist import _to_tensor
 
-        if list(attrs) != ["class"] or attrs != default_edit_attributes(kind):
-            raise EvaluationError(f"Fashion-MNIST has one attribute, 'class' with the values "
-                                  f"{default_edit_attributes(kind)['class']}; the model edits {attrs}")
-        if size != 32:
-            raise EvaluationError(f"Fashion-MNIST is served at 32x32; the model works at {size}x{size}")
+        problem = fmnist_edit_problem(attrs, size)
+        if problem:
+            raise EvaluationError(problem)
         ch = channels or 1
 
         def take(which: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -59,7 +59,7 @@ from .data import (EDIT_TASKS, TASKS, EvalData, EvaluationError, default_edit_at
 
 __all__ = ["BASELINES", "MetricRecord", "EvaluationResult", "evaluate_model", "run_baseline", "edit_baseline",
            "score_outputs", "score_edits", "distribution_metrics", "mean_pairwise_ratio", "run_data_options",
-           "recorded_train_config", "training_split",
+           "recorded_train_config", "training_split", "model_inputs",
            "run_train_config"]
 
 BASELINES = ("copy", "mean", "nearest")
@@ -225,13 +225,19 @@ def _run_model(task: str, nets: dict[str, torch.nn.Module], data: EvalData, batc
         g = nets["generator"]
         gen = torch.Generator().manual_seed(int(seed))
         z_dim = int(g.config.z_dim)
-        for s in _batches(data.count, batch_size):
-            z = torch.randn(s.stop - s.start, z_dim, generator=gen).to(device)
-            img = g(z, noise_mode="const")
-            res = data.targets["image"].shape[-1]
-            if img.shape[-1] != res:
-                img = F.interpolate(img.float(), size=(res, res), mode="bilinear", align_corners=False)
-            put("image", img)
+        # The per-layer noise is drawn anew for every image, as in training and in StyleGAN2's own metrics (the
+        # fixed noise buffers of noise_mode="const", which the demo uses so that a seed gives one image, give every
+        # sample the same fine detail); under a seeded, forked RNG, so a rerun scores the same images.
+        cuda = torch.device(device).type == "cuda"
+        with torch.random.fork_rng(devices=[torch.device(device)] if cuda else []):
+            torch.manual_seed(int(seed))
+            for s in _batches(data.count, batch_size):
+                z = torch.randn(s.stop - s.start, z_dim, generator=gen).to(device)
+                img = g(z, noise_mode="random")
+                res = data.targets["image"].shape[-1]
+                if img.shape[-1] != res:
+                    img = F.interpolate(img.float(), size=(res, res), mode="bilinear", align_corners=False)
+                put("image", img)
     return {k: torch.cat(v) for k, v in outs.items()}
 
 
@@ -565,7 +571,7 @@ def score_outputs(data: EvalData, outputs: dict[str, torch.Tensor], *, model: st
 
 
 # --------------------------------------------------------------------------------------------- the entry
-def _model_inputs(task: str, nets: dict[str, torch.nn.Module]) -> dict[str, Any]:
+def model_inputs(task: str, nets: dict[str, torch.nn.Module]) -> dict[str, Any]:
     """What the data must look like for this model: image size, channels, pose encoding."""
     cfg = next(iter(nets.values())).config
     if task in EDIT_TASKS:
@@ -651,7 +657,7 @@ def evaluate_model(source: str | os.PathLike | None, data: str | os.PathLike, *,
                                 train_seed=train_seed, extractor=extractor)
     kind, _ = resolve_data_kind(data)
     if nets:
-        spec = _model_inputs(task, nets)
+        spec = model_inputs(task, nets)
     else:
         size = image_size if image_size is not None else (32 if kind == "fashion-mnist" else 64)
         size = (size, size) if isinstance(size, int) else tuple(size)
@@ -701,7 +707,7 @@ def _evaluate_editor(task: str, source, loaded, data, *, baseline: str | None, s
                               "its held-out designs are those of its own seed")
     seed = int(train_seed if train_seed is not None else (recorded if recorded is not None else 0))
     if loaded is not None:
-        spec = _model_inputs(task, loaded.networks)
+        spec = model_inputs(task, loaded.networks)
         if attributes is not None and {k: list(v) for k, v in attributes.items()} != spec["attributes"]:
             raise EvaluationError(f"model {source} edits {spec['attributes']}; attributes= is for baselines only")
         if data_options is None:

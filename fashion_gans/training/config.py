@@ -19,7 +19,7 @@ TASKS = {"pose": "pgpg", "garment": "pixeldtgan", "style": "cyclegan", "generati
          "fader": "fader", "icgan": "icgan"}
 MIXED_PRECISION = ("no", "fp16", "bf16")
 #: ``default`` = the task's own setting (thesis: plateau for style and generation, none for pose and garment).
-LR_SCHEDULES = ("default", "none", "plateau")
+LR_SCHEDULES = ("default", "none", "plateau", "linear")
 #: Keys of ``TrainConfig.lr_plateau`` (see :mod:`fashion_gans.training.schedulers`).
 PLATEAU_KEYS = ("factor", "patience", "cooldown", "min_lr", "threshold", "threshold_mode", "every")
 COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
@@ -88,8 +88,13 @@ class TrainConfig:
     """Task schedules, e.g. PGPG ``{"recon_epochs": [[0, 1], [37, 5], [66, 10]]}``."""
     lr_schedule: str = "default"
     """Learning-rate schedule: ``none``, ``plateau`` (ReduceLROnPlateau on each optimiser, fed the training loss
-    the task names for it, stepped every step) or ``default``: the thesis setting of the task, ``plateau`` for
-    style (cooldown 200) and generation (cooldown 100), ``none`` for pose and garment."""
+    the task names for it, stepped every step), ``linear`` (constant, then a linear decay towards zero over the
+    steps after ``lr_decay_start``: pix2pix and CycleGAN) or ``default``: the thesis setting of the task,
+    ``plateau`` for style (cooldown 200) and generation (cooldown 100), ``none`` for pose and garment."""
+    lr_decay_start: float = 0.5
+    """``linear`` schedule: the share of the run's steps trained at the full learning rate (pix2pix and CycleGAN:
+    the first half); every optimiser's rate then falls linearly, reaching ``1 / decay steps`` of it at the last
+    step."""
     lr_plateau: dict[str, Any] = field(default_factory=dict)
     """Plateau settings on top of the task's (thesis: ``factor`` 0.99, ``patience`` 10, ``cooldown`` 200/100,
     ``min_lr`` 5e-6, ``threshold`` 1e-4, ``threshold_mode`` "rel", ``every`` 1 = step on every batch loss; ``every``
@@ -198,6 +203,8 @@ class TrainConfig:
             bad("num_workers", f"must be >= 0, got {self.num_workers}")
         if self.lr_schedule not in LR_SCHEDULES:
             bad("lr_schedule", f"choose one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if not 0.0 <= self.lr_decay_start < 1.0:
+            bad("lr_decay_start", f"must be in [0, 1) (a share of the run's steps), got {self.lr_decay_start}")
         self._validate_plateau(bad)
         if self.compile_backend not in COMPILE_BACKENDS:
             bad("compile_backend", f"choose one of {COMPILE_BACKENDS}, got {self.compile_backend!r}")

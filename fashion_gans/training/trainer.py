@@ -380,9 +380,10 @@ class Trainer:
             models = {k: m.to(memory_format=torch.channels_last) for k, m in models.items()}
         optimizers = task.build_optimizers(models)
         # Schedulers act on the bare optimisers (Accelerate's scheduler wrapper would step once per process).
-        self.schedulers = task.build_schedulers(optimizers)
+        self.schedulers = task.build_schedulers(optimizers, total_steps=self.total_steps)
         monitored = task.scheduler_losses()
-        self.scheduler_losses = {name: monitored[name] for name in self.schedulers}
+        self.scheduler_losses = {name: monitored[name] for name, s in self.schedulers.items()
+                                 if getattr(s, "needs_loss", True)}
         self._monitored = sorted(set(self.scheduler_losses.values()))
         prepared_models = {k: acc.prepare_model(m) for k, m in models.items()}
         if cfg.compile:
@@ -511,7 +512,8 @@ class Trainer:
                 self.batch_in_epoch += 1
                 monitored = self._check_finite(losses)
                 for name, scheduler in self.schedulers.items():
-                    scheduler.observe(monitored[self.scheduler_losses[name]])
+                    loss_name = self.scheduler_losses.get(name)
+                    scheduler.observe(monitored[loss_name] if loss_name is not None else None)
                 self._accumulate(losses)
                 step = self.step
                 if step % cfg.log_every == 0 or step == self.total_steps:
@@ -764,6 +766,8 @@ class Trainer:
         if ckpt.scaler is not None and getattr(self.accelerator, "scaler", None) is not None:
             self.accelerator.scaler.load_state_dict(ckpt.scaler)
         for name, scheduler in self.schedulers.items():
+            if hasattr(scheduler, "set_step"):  # a schedule of the step count (linear decay)
+                scheduler.set_step(ckpt.step)
             if name in ckpt.schedulers:
                 scheduler.load_state_dict(ckpt.schedulers[name])
             elif self.is_main:  # e.g. lr_schedule switched on for a run saved without one

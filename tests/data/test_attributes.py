@@ -220,9 +220,25 @@ def test_build_synthetic_dataset_sizes_and_check(tmp_path):
         check_attribute_item(task, {"image": torch.zeros(3, 64, 64), "attributes": torch.tensor([0, 4, 0])})
 
 
-def test_build_dataset_errors(tmp_path):
-    with pytest.raises(TrainingError, match="Fashion-MNIST has one attribute, 'class'"):
+def test_fmnist_edit_problem_names_the_mismatch(tmp_path):
+    """Training and evaluation refuse an editor that does not fit Fashion-MNIST with the same reason."""
+    from fashion_gans.data.attributes import fmnist_edit_problem
+    from fashion_gans.data.fashion_mnist import CLASS_NAMES
+    from fashion_gans.evaluation.data import load_edit_data
+    from fashion_gans.evaluation.evaluate import EvaluationError
+
+    classes = {"class": list(CLASS_NAMES)}
+    assert fmnist_edit_problem(classes, 32) is None
+    two = {"class": ["Bag", "Sandal"]}
+    assert "the model's attributes are {'class': ['Bag', 'Sandal']}" in fmnist_edit_problem(two, 32)
+    assert "padded to 32; the model works at 64 px" in fmnist_edit_problem(classes, 64)
+    with pytest.raises(TrainingError, match="Fashion-MNIST has one attribute, 'class'.*preset 'icgan_fmnist'"):
         build_attribute_dataset(_task("fashion-mnist", "icgan_synthetic", tmp_path), "train")
+    with pytest.raises(EvaluationError, match="padded to 32; the model works at 64 px"):
+        load_edit_data("fader", "fashion-mnist", count=4, image_size=64)
+
+
+def test_build_dataset_errors(tmp_path):
     with pytest.raises(TrainingError, match="not supported for attribute editing"):
         build_attribute_dataset(_task("hf:user/data", "fader_synthetic", tmp_path), "train")
     folder = tmp_path / "data"

@@ -199,8 +199,9 @@ def test_colour_term_is_off_by_default_and_checked(tmp_path):
     with pytest.raises(TrainingError, match="colour"):
         StyleTask(_config(tmp_path, loss_weights={"colour": 1.0, "identity": 0.0}),
                   _model(channels=3).replace(channels_b=1))
-    with pytest.raises(TrainingError, match=">= 0"):
-        StyleTask(_config(tmp_path, loss_weights={"colour": -1.0}), _model(channels=3))
+    for key in ("colour", "cycle"):
+        with pytest.raises(TrainingError, match=rf"loss weight '{key}' must be >= 0, got -1.0"):
+            StyleTask(_config(tmp_path, loss_weights={key: -1.0}), _model(channels=3))
 
 
 def test_cycle_noise_is_off_by_default_and_checked(tmp_path):

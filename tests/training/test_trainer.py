@@ -178,6 +178,7 @@ def test_fp16_on_the_cpu_is_refused_at_config_time(tmp_path):
     (dict(lr_plateau={"min_lr": "tiny"}), "'min_lr' must be a number"),
     (dict(lr_plateau={"decay": 0.5}), r"unknown key\(s\) \['decay'\]"),
     (dict(compile_backend="tensorrt"), "compile_backend: choose one of"),
+    (dict(lr_schedule="linear", lr_decay_start=1.0), r"lr_decay_start: must be in \[0, 1\)"),
 ])
 def test_schedule_and_speed_options_are_checked(changes, message):
     with pytest.raises(TrainingError, match=message):
@@ -307,6 +308,51 @@ def test_plateau_resume_keeps_the_counters_and_takes_the_new_settings():
                                                                                                0.1, 3)
     assert (new.best, new.num_bad_epochs, new.last_epoch, new.window_sum, new.window_count) == \
         (old.best, old.num_bad_epochs, old.last_epoch, old.window_sum, old.window_count) == (1.0, 1, 2, 3.0, 1)
+
+
+def test_linear_decay_rates_per_step():
+    """Full rate up to the start, then linear towards zero: the last update runs at 1 / (total - start)."""
+    from fashion_gans.training.schedulers import LinearDecayScheduler
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2.0)
+    sched = LinearDecayScheduler(opt, total_steps=10, start=5)
+    used = []
+    for _ in range(10):
+        used.append(sched.lr)  # the rate of this update
+        sched.observe(123.0)  # any loss: ignored
+    assert used == pytest.approx([2.0] * 6 + [1.6, 1.2, 0.8, 0.4])
+    with pytest.raises(ValueError, match="must start in"):
+        LinearDecayScheduler(opt, total_steps=10, start=10)
+
+
+def test_linear_schedule_resume_is_exact_and_needs_no_monitored_loss(tmp_path):
+    """``lr_schedule="linear"`` decays every optimiser over the steps after ``lr_decay_start``, also for a task
+    that names no loss to monitor; a run stopped mid-decay and resumed trains at the same rates to the same
+    weights."""
+    import shutil
+
+    rates: dict[str, list[tuple[int, float]]] = {}
+
+    class NoMonitor(DummyTask):
+        lr_monitor = {}
+
+        def training_step(self, batch, step):
+            rates.setdefault(self.config.output_dir, []).append((step, self.optimizers["g"].param_groups[0]["lr"]))
+            return super().training_step(batch, step)
+
+    sched = dict(lr_schedule="linear", lr_decay_start=0.4)  # 10 steps: falls from step 4 on, over 6 steps
+    straight = Trainer(_cfg(tmp_path / "a", **sched), task_class=NoMonitor)
+    straight.fit()
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    shutil.rmtree(tmp_path / "b/checkpoints/step-000000010")  # as if stopped after step 5
+    resumed = Trainer(_cfg(tmp_path / "b", resume="latest", **sched), task_class=NoMonitor)
+    resumed.fit()
+    used = [lr for _, lr in rates[str(tmp_path / "a")]]
+    assert used == pytest.approx([1e-2] * 5 + [1e-2 * k / 6 for k in (5, 4, 3, 2, 1)])
+    assert rates[str(tmp_path / "b")] == pytest.approx(rates[str(tmp_path / "a")][5:])
+    assert _weights(tmp_path / "a", 10) == _weights(tmp_path / "b", 10)
+    saved = torch.load(tmp_path / "a/checkpoints/step-000000010/state.pt", weights_only=True)
+    assert saved["schedulers"]["g"]["steps_done"] == 10 and saved["schedulers"]["g"]["base_lrs"] == [1e-2]
 
 
 def test_stop_flag_is_shared_when_a_task_returns_no_losses(tmp_path):

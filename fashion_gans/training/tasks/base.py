@@ -96,15 +96,25 @@ class Task:
             kind = self.default_lr_schedule
         return kind, {**PLATEAU_DEFAULTS, **self.default_plateau, **self.config.lr_plateau}
 
-    def build_schedulers(self, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Any]:
-        """LR schedulers by name (default: a :class:`~fashion_gans.training.schedulers.PlateauScheduler` per
-        optimiser of :attr:`lr_monitor` when the schedule is ``plateau``, none otherwise).  The loop feeds
-        scheduler ``name`` the loss :meth:`scheduler_losses` names for it, after every step."""
-        from ..schedulers import PlateauScheduler
+    def build_schedulers(self, optimizers: dict[str, torch.optim.Optimizer],
+                         total_steps: int | None = None) -> dict[str, Any]:
+        """LR schedulers by name: a :class:`~fashion_gans.training.schedulers.PlateauScheduler` per optimiser of
+        :attr:`lr_monitor` when the schedule is ``plateau`` (the loop feeds scheduler ``name`` the loss
+        :meth:`scheduler_losses` names for it, after every step); a
+        :class:`~fashion_gans.training.schedulers.LinearDecayScheduler` per optimiser when it is ``linear``
+        (``total_steps``: the run's length, default ``max_steps``); none otherwise."""
+        from ..schedulers import LinearDecayScheduler, PlateauScheduler
 
         kind, settings = self.lr_schedule()
         if kind == "none":
             return {}
+        if kind == "linear":
+            total = int(total_steps if total_steps is not None else self.config.max_steps)
+            if total < 1:
+                raise TrainingError("a linear LR schedule needs the run's length: pass total_steps or set max_steps")
+            start = min(int(self.config.lr_decay_start * total), total - 1)
+            return {name: LinearDecayScheduler(opt, total_steps=total, start=start)
+                    for name, opt in optimizers.items()}
         if not self.lr_monitor:
             raise TrainingError(f"task {self.name!r} names no loss to drive a plateau LR schedule; "
                                 "set lr_schedule='none'")

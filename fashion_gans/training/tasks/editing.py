@@ -59,17 +59,9 @@ def build_attribute_dataset(task: Any, split: str) -> torch.utils.data.Dataset:
             return ad.SyntheticAttributeDataset(
                 split=split, **dataset_kwargs(ad.SyntheticAttributeDataset, options, fixed, name))
         if kind == "fashion-mnist":
-            from fashion_gans.data.fashion_mnist import CLASS_NAMES
-
-            want = {"class": list(CLASS_NAMES)}
-            got = {k: list(v) for k, v in mc.attributes.items()}
-            if got != want:
-                raise TrainingError(
-                    f"task {name!r}: Fashion-MNIST has one attribute, 'class', with the values {list(CLASS_NAMES)}; "
-                    f"the model config's attributes are {got} (use the preset '{name}_fmnist')")
-            if size != 32:
-                raise TrainingError(f"task {name!r}: Fashion-MNIST images are 28 px padded to 32; the model's "
-                                    f"image_size is {size}")
+            problem = ad.fmnist_edit_problem(mc.attributes, size)
+            if problem:
+                raise TrainingError(f"task {name!r}: {problem} (use the preset '{name}_fmnist')")
             fixed = {"pad_to": 32, "channels": channels}
             return ad.FashionMNISTAttributes(
                 location, split, **dataset_kwargs(ad.FashionMNISTAttributes, options, fixed, name))

@@ -208,7 +208,8 @@ class StyleTask(Task):
         super().__init__(config, model_config)
         from fashion_gans.models import CycleGANConfig
 
-        self.check_setup(CycleGANConfig, ("pool_size", "colour_from_step", "cycle_noise", "adversarial_from_step"))
+        self.check_setup(CycleGANConfig, ("pool_size", "colour_from_step", "cycle_noise", "adversarial_from_step"),
+                         non_negative_weights=True)
         self.colour_from_step = schedule_steps("style", config.schedule, "colour_from_step")
         self.adversarial_from_step = schedule_steps("style", config.schedule, "adversarial_from_step")
         noise = config.schedule.get("cycle_noise", 0.0)
@@ -221,8 +222,6 @@ class StyleTask(Task):
                 f"task 'style': identity loss needs channels_a == channels_b (got {mc.channels_a} and "
                 f"{mc.channels_b}); set loss_weights['identity'] = 0"
             )
-        if self.loss_weights["colour"] < 0:
-            raise TrainingError(f"task 'style': loss_weights['colour'] must be >= 0, got {self.loss_weights['colour']}")
         if self.loss_weights["colour"] > 0 and mc.channels_a != mc.channels_b:
             raise TrainingError(
                 f"task 'style': the colour-statistics loss compares source and translation channel by channel and "
