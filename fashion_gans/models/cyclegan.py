@@ -10,6 +10,10 @@ stride-2 4x4 convolutions (LeakyReLU 0.2, normalised after the first) down to a 
 4x4 transposed convolutions (ReLU) back to the image.  Without skip connections or a full-resolution residual
 path nothing ties the output's layout to the input's, so a shoe can become a handbag of another shape; the
 ResNet generator keeps the input's silhouette.
+``"discogan_adain"`` adds a global style code to that encoder-decoder (:class:`StyleCodeEncoderDecoder`): the
+mean and standard deviation of every encoder level's features, mapped to a vector that sets the scale and bias
+of every decoder layer (AdaIN, Huang & Belongie 2017, as MUNIT's decoder), so colour and pattern can reach an
+outline of the other domain without passing through the small spatial code.
 
 Both directions are first-class modules (the thesis code exposed only ``gen_a_to_b`` through its ``gen``
 property, whose setter was a no-op).  Training-side fixes of the thesis code (fakes detached for the D step,
@@ -49,6 +53,9 @@ class CycleGANGenerator(HubModel, tags=["image-to-image", "cyclegan", "discogan"
         "unet": "U-Net generator: stride-2 conv encoder, bilinear-upsampling decoder with skip connections, tanh.",
         "discogan": "DiscoGAN encoder-decoder: stride-2 4x4 convs to a small code, as many 4x4 transposed convs "
                     "back, no skip connections, tanh.",
+        "discogan_adain": "DiscoGAN encoder-decoder with a global style code: the mean and standard deviation of "
+                          "every encoder level's features, mapped to a style vector that sets the scale and bias "
+                          "of every decoder layer (AdaIN), tanh.",
     }
     card_dataset = _DATASET
     card_data_license = _LICENSE
@@ -69,6 +76,9 @@ class CycleGANGenerator(HubModel, tags=["image-to-image", "cyclegan", "discogan"
                                        stem_kernel=c.g_stem_kernel, norm=c.g_norm)
         elif c.generator == "discogan":
             self.net = _encoder_decoder(self.c_in, self.c_out, c.g_base_channels, c.g_down, c.g_norm)
+        elif c.generator == "discogan_adain":
+            self.net = StyleCodeEncoderDecoder(self.c_in, self.c_out, c.g_base_channels, c.g_down, c.g_norm,
+                                               c.g_style_dim)
         else:
             k = c.g_stem_kernel
             layers: list[nn.Module] = [
@@ -107,6 +117,67 @@ def _encoder_decoder(c_in: int, c_out: int, base: int, down: int, norm: str) -> 
         ch //= 2
     layers.append(nn.ConvTranspose2d(ch, c_out, 4, stride=2, padding=1))
     return nn.Sequential(*layers)
+
+
+class _AdaIN(nn.Module):
+    """Instance normalisation whose per-channel scale and bias come from a style vector (Huang & Belongie 2017)."""
+
+    def __init__(self, channels: int, style_dim: int) -> None:
+        super().__init__()
+        self.norm = nn.InstanceNorm2d(channels, affine=False)
+        self.affine = nn.Linear(style_dim, 2 * channels)
+        nn.init.zeros_(self.affine.weight)
+        nn.init.zeros_(self.affine.bias)  # starts as plain InstanceNorm: scale 1, bias 0
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        scale, bias = self.affine(style)[:, :, None, None].chunk(2, dim=1)
+        return self.norm(x) * (1 + scale) + bias
+
+
+class StyleCodeEncoderDecoder(nn.Module):
+    """DiscoGAN's encoder-decoder (:func:`_encoder_decoder`) plus a global style code.
+
+    The encoder is DiscoGAN's; the mean and standard deviation over the image of every encoder level's
+    activations (first-level means carry a flat object's colour, deeper levels' statistics its texture: dots,
+    stripes, checks) go through a 2-layer MLP to a ``style_dim`` vector, which sets the scale and bias of every
+    decoder layer's instance normalisation (AdaIN, as MUNIT's decoder).  The spatial code at ``H / 2**down``
+    still decides the layout; the style vector, being global, can paint the colour and pattern onto whatever
+    outline the decoder draws, which DiscoGAN's generator has to pass through its small spatial code.
+    """
+
+    def __init__(self, c_in: int, c_out: int, base: int, down: int, norm: str, style_dim: int) -> None:
+        super().__init__()
+        self.encoder = nn.ModuleList([nn.Sequential(nn.Conv2d(c_in, base, 4, stride=2, padding=1),
+                                                    nn.LeakyReLU(0.2))])
+        ch, stats = base, 2 * base
+        for _ in range(down - 1):
+            self.encoder.append(nn.Sequential(nn.Conv2d(ch, 2 * ch, 4, stride=2, padding=1), make_norm(norm, 2 * ch),
+                                              nn.LeakyReLU(0.2)))
+            ch *= 2
+            stats += 2 * ch
+        self.style = nn.Sequential(nn.Linear(stats, style_dim), nn.LeakyReLU(0.2), nn.Linear(style_dim, style_dim))
+        self.up = nn.ModuleList()
+        self.adain = nn.ModuleList()
+        for _ in range(down - 1):
+            self.up.append(nn.ConvTranspose2d(ch, ch // 2, 4, stride=2, padding=1))
+            self.adain.append(_AdaIN(ch // 2, style_dim))
+            ch //= 2
+        self.head = nn.ConvTranspose2d(ch, c_out, 4, stride=2, padding=1)
+
+    def style_code(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(spatial code, style vector)`` of an image batch."""
+        stats = []
+        for layer in self.encoder:
+            x = layer(x)
+            flat = x.float().flatten(2)
+            stats += [flat.mean(2), flat.std(2)]
+        return x, self.style(torch.cat(stats, dim=1).to(x.dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, style = self.style_code(x)
+        for up, adain in zip(self.up, self.adain):
+            h = torch.relu(adain(up(h), style))
+        return self.head(h)
 
 
 class CycleGANDiscriminator(HubModel, tags=["image-to-image", "cyclegan", "discogan", "discriminator"]):

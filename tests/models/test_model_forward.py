@@ -17,6 +17,7 @@ from fashion_gans.models import (
     get_preset,
     list_presets,
 )
+from fashion_gans.models.cyclegan import CycleGANGenerator, StyleCodeEncoderDecoder
 from fashion_gans.models.config import CycleGANConfig, PGPGConfig, PixelDTGANConfig, StyleGANConfig
 from fashion_gans.models.config import FaderConfig
 from fashion_gans.models.config import IcGANConfig
@@ -170,6 +171,72 @@ def test_cyclegan_discogan_generator_option_changes_shape_freely():
     assert not norms  # d_norm="none"
     assert [m for m in build_models(get_preset("cyclegan_small"))["disc_a"].modules()
             if isinstance(m, torch.nn.InstanceNorm2d)]  # the thesis default keeps InstanceNorm
+
+
+def test_discogan_adain_style_code_sets_the_decoder():
+    small = get_preset("cyclegan_small").replace(generator="discogan_adain", g_down=4, d_norm="none", g_style_dim=8)
+    models, outs = _step(small, batch=2)
+    _check_shapes(small, outs, 2)
+    _check_grads(models, small)
+    net = models["gen_ab"].eval().net
+    assert isinstance(net, StyleCodeEncoderDecoder)
+    # Encoder statistics: mean + std of 16 + 32 + 64 + 128 channels; one AdaIN per inner decoder layer.
+    assert net.style[0].in_features == 2 * (16 + 32 + 64 + 128)
+    assert len(net.adain) == 3
+    # The AdaIN affines start at zero (plain InstanceNorm); once set, the style vector alone moves the output:
+    # the same spatial code decoded with two images' style vectors gives two images.
+    torch.manual_seed(0)
+    for adain in net.adain:
+        torch.nn.init.normal_(adain.affine.weight, std=0.5)
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        h, style = net.style_code(x)
+        assert not torch.allclose(style[0], style[1])
+
+        def decode(code, s):
+            for up, adain in zip(net.up, net.adain):
+                code = torch.relu(adain(up(code), s))
+            return torch.tanh(net.head(code))
+
+        same_code = decode(h[:1].expand(2, -1, -1, -1), style)
+        assert (same_code[0] - same_code[1]).abs().mean() > 1e-3
+        assert torch.allclose(decode(h, style), models["gen_ab"](x), atol=1e-6)
+
+
+def test_discogan_adain_carries_colour_across_a_shape_change():
+    """A tiny style-code generator learns to draw a disc in the colour of an input square (other shape, other
+    place): the colour must cross the 4x4 code or the style vector, as a shoe's colour must reach a handbag."""
+    torch.manual_seed(0)
+    cfg = get_preset("cyclegan_small").replace(generator="discogan_adain", image_size=(32, 32), g_down=3,
+                                               g_base_channels=8, g_norm="batch", g_style_dim=16)
+    gen = CycleGANGenerator(cfg)
+    yy, xx = torch.meshgrid(torch.arange(32), torch.arange(32), indexing="ij")
+    square = ((yy >= 4) & (yy < 14) & (xx >= 4) & (xx < 14)).float()
+    disc = ((yy - 21) ** 2 + (xx - 21) ** 2 <= 36).float()
+
+    def batch(n):
+        colour = torch.rand(n, 3, 1, 1) * 2 - 1
+        return colour * square + (1 - square), colour * disc + (1 - disc), colour
+
+    def disc_colour_error(out, colour):
+        return ((out * disc).sum((2, 3)) / disc.sum() - colour[:, :, 0, 0]).abs().mean().item()
+
+    x_test, y_test, c_test = batch(64)
+    gen.eval()
+    with torch.no_grad():
+        before = disc_colour_error(gen(x_test), c_test)
+    gen.train()
+    opt = torch.optim.Adam(gen.parameters(), lr=2e-3)
+    for _ in range(300):
+        x, y, _ = batch(16)
+        loss = ((gen(x) - y).abs() * (1 + 9 * disc)).mean()  # the disc weighs as much as the white field
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    gen.eval()
+    with torch.no_grad():
+        after = disc_colour_error(gen(x_test), c_test)
+    assert after < 0.35 * before and after < 0.2, (before, after)
 
 
 def test_pgpg_256x176_is_non_square_end_to_end():
