@@ -127,11 +127,12 @@ STYLE_LOSS_WEIGHTS = {"cycle": 5.0, "identity": 0.5, "adversarial": 1.0}
 #: their first 250-500 steps); with it and BatchNorm generators the colour carried over (48% / 64% at step 1500,
 #: 75% / 81% and style 31% / 17% at step 3000).  The shipped run, on a validation world (seed 4242, 128 items): style
 #: kept 52% / 23% at step 6000 and 52% / 23% at step 10000 (colour 84% / 67%, pattern 56% / 46%, handbag -> shoe
-#: read as a shoe 61%): the pattern and the shoe outlines are what it misses.  A 3000-step trial of the
-#: AdaIN style-code generators (preset ``discogan_adain_small``, same weights and schedule; held-out items of the
-#: training world, 64) kept the style on 33% / 31% (colour 78% / 80%, pattern 39% / 44%) against 31% / 17% for
-#: ``discogan_small`` at step 3000: better handbag -> shoe outlines, the pattern still lost; not yet trained further.  InstanceNorm erases each image's channel means, which carry a
-#: flat object's colour: an InstanceNorm autoencoder's reconstructions came out grey.
+#: read as a shoe 61%): the pattern and the shoe outlines are what it misses.  A 3000-step trial of the AdaIN
+#: style-code generators (preset ``discogan_adain_small``, same weights and schedule; 64 held-out items of the
+#: training world) kept the style on 33% / 31% (colour 78% / 80%, pattern 39% / 44%) against 31% / 17% for
+#: ``discogan_small`` at step 3000: better handbag -> shoe outlines, the pattern still lost; not yet trained
+#: further.  InstanceNorm erases each image's channel means, which carry a flat object's colour: an InstanceNorm
+#: autoencoder's reconstructions came out grey.
 STYLE_SYNTHETIC_LOSS_WEIGHTS = {"cycle": 10.0, "identity": 5.0, "adversarial": 1.0, "colour": 5.0}
 
 #: Garment extraction: the pixel L1 alone leaves the colours washed out (2000 steps: 74% of held-out garments read
@@ -189,8 +190,8 @@ BUNDLES: dict[str, Bundle] = {b.name: b for b in (
         # (FID 327, diversity 0.39 -> 0.60, precision 0.86); 8000 steps recall 0.21 (FID 201, diversity 0.72,
         # precision 0.84; Fashion-MNIST test split, 2000 images); 20000 steps (the plateau schedule had lowered the
         # rates to about a third by then) recall 0.38 at step 19000 (precision 0.88, FID 140), scored with fresh
-        # synthesis noise per sample; trained on to 32000 steps.  The setting learns; the run is short (a StyleGAN2 usually trains for millions
-        # of images, this one has seen 640k).
+        # synthesis noise per sample; 32000 steps recall 0.41 (FID 119).  The setting learns; the run is short (a
+        # StyleGAN2 usually trains for millions of images, this one has seen 1M).
         steps=32000, quick_steps=300, batch_size=32, lr_g=2e-3, lr_d=2e-3, betas=(0.0, 0.99),
     ),
     Bundle(

@@ -173,11 +173,14 @@ class StyleCodeEncoderDecoder(nn.Module):
             stats += [flat.mean(2), flat.std(2)]
         return x, self.style(torch.cat(stats, dim=1).to(x.dtype))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, style = self.style_code(x)
+    def decode(self, h: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """A spatial code decoded under a style vector (before ``tanh``)."""
         for up, adain in zip(self.up, self.adain):
             h = torch.relu(adain(up(h), style))
         return self.head(h)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(*self.style_code(x))
 
 
 class CycleGANDiscriminator(HubModel, tags=["image-to-image", "cyclegan", "discogan", "discriminator"]):

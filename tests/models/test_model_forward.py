@@ -192,15 +192,9 @@ def test_discogan_adain_style_code_sets_the_decoder():
     with torch.no_grad():
         h, style = net.style_code(x)
         assert not torch.allclose(style[0], style[1])
-
-        def decode(code, s):
-            for up, adain in zip(net.up, net.adain):
-                code = torch.relu(adain(up(code), s))
-            return torch.tanh(net.head(code))
-
-        same_code = decode(h[:1].expand(2, -1, -1, -1), style)
+        same_code = torch.tanh(net.decode(h[:1].expand(2, -1, -1, -1), style))
         assert (same_code[0] - same_code[1]).abs().mean() > 1e-3
-        assert torch.allclose(decode(h, style), models["gen_ab"](x), atol=1e-6)
+        assert torch.allclose(torch.tanh(net.decode(h, style)), models["gen_ab"](x), atol=1e-6)
 
 
 def test_discogan_adain_carries_colour_across_a_shape_change():
@@ -221,7 +215,7 @@ def test_discogan_adain_carries_colour_across_a_shape_change():
     def disc_colour_error(out, colour):
         return ((out * disc).sum((2, 3)) / disc.sum() - colour[:, :, 0, 0]).abs().mean().item()
 
-    x_test, y_test, c_test = batch(64)
+    x_test, _, c_test = batch(64)
     gen.eval()
     with torch.no_grad():
         before = disc_colour_error(gen(x_test), c_test)
