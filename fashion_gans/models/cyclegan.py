@@ -104,14 +104,22 @@ class CycleGANGenerator(HubModel, tags=["image-to-image", "cyclegan", "discogan"
         return torch.tanh(self.net(x))
 
 
+def _encoder_stages(c_in: int, base: int, down: int, norm: str) -> tuple[list[list[nn.Module]], int]:
+    """DiscoGAN's encoder as ``down`` stages of layers (4x4 conv, stride 2; norm after all but the first;
+    LeakyReLU 0.2) and the channel count at ``H / 2**down``."""
+    stages: list[list[nn.Module]] = [[nn.Conv2d(c_in, base, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]]
+    ch = base
+    for _ in range(down - 1):
+        stages.append([nn.Conv2d(ch, 2 * ch, 4, stride=2, padding=1), make_norm(norm, 2 * ch), nn.LeakyReLU(0.2)])
+        ch *= 2
+    return stages, ch
+
+
 def _encoder_decoder(c_in: int, c_out: int, base: int, down: int, norm: str) -> nn.Sequential:
     """DiscoGAN's generator: ``down`` x (4x4 conv, stride 2) to ``H / 2**down``, then ``down`` x (4x4 transposed
     conv, stride 2) back; no activation after the last layer (``forward`` applies tanh)."""
-    layers: list[nn.Module] = [nn.Conv2d(c_in, base, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
-    ch = base
-    for _ in range(down - 1):
-        layers += [nn.Conv2d(ch, 2 * ch, 4, stride=2, padding=1), make_norm(norm, 2 * ch), nn.LeakyReLU(0.2)]
-        ch *= 2
+    stages, ch = _encoder_stages(c_in, base, down, norm)
+    layers: list[nn.Module] = [layer for stage in stages for layer in stage]
     for _ in range(down - 1):
         layers += [nn.ConvTranspose2d(ch, ch // 2, 4, stride=2, padding=1), make_norm(norm, ch // 2), nn.ReLU()]
         ch //= 2
@@ -147,14 +155,9 @@ class StyleCodeEncoderDecoder(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, base: int, down: int, norm: str, style_dim: int) -> None:
         super().__init__()
-        self.encoder = nn.ModuleList([nn.Sequential(nn.Conv2d(c_in, base, 4, stride=2, padding=1),
-                                                    nn.LeakyReLU(0.2))])
-        ch, stats = base, 2 * base
-        for _ in range(down - 1):
-            self.encoder.append(nn.Sequential(nn.Conv2d(ch, 2 * ch, 4, stride=2, padding=1), make_norm(norm, 2 * ch),
-                                              nn.LeakyReLU(0.2)))
-            ch *= 2
-            stats += 2 * ch
+        stages, ch = _encoder_stages(c_in, base, down, norm)
+        self.encoder = nn.ModuleList(nn.Sequential(*stage) for stage in stages)
+        stats = sum(2 * base * 2**i for i in range(down))  # mean and std of every level's channels
         self.style = nn.Sequential(nn.Linear(stats, style_dim), nn.LeakyReLU(0.2), nn.Linear(style_dim, style_dim))
         self.up = nn.ModuleList()
         self.adain = nn.ModuleList()
