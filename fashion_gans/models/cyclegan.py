@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import PatchGANDiscriminator, ResnetBlock, UNet, make_norm
+from .blocks import AdaIN, PatchGANDiscriminator, ResnetBlock, UNet, make_norm
 from .config import CycleGANConfig
 from .hub import HubModel
 
@@ -127,21 +127,6 @@ def _encoder_decoder(c_in: int, c_out: int, base: int, down: int, norm: str) -> 
     return nn.Sequential(*layers)
 
 
-class _AdaIN(nn.Module):
-    """Instance normalisation whose per-channel scale and bias come from a style vector (Huang & Belongie 2017)."""
-
-    def __init__(self, channels: int, style_dim: int) -> None:
-        super().__init__()
-        self.norm = nn.InstanceNorm2d(channels, affine=False)
-        self.affine = nn.Linear(style_dim, 2 * channels)
-        nn.init.zeros_(self.affine.weight)
-        nn.init.zeros_(self.affine.bias)  # starts as plain InstanceNorm: scale 1, bias 0
-
-    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        scale, bias = self.affine(style)[:, :, None, None].chunk(2, dim=1)
-        return self.norm(x) * (1 + scale) + bias
-
-
 class StyleCodeEncoderDecoder(nn.Module):
     """DiscoGAN's encoder-decoder (:func:`_encoder_decoder`) plus a global style code.
 
@@ -157,13 +142,16 @@ class StyleCodeEncoderDecoder(nn.Module):
         super().__init__()
         stages, ch = _encoder_stages(c_in, base, down, norm)
         self.encoder = nn.ModuleList(nn.Sequential(*stage) for stage in stages)
-        stats = sum(2 * base * 2**i for i in range(down))  # mean and std of every level's channels
+        stats = sum(2 * stage[0].out_channels for stage in stages)  # mean and std of every level's channels
         self.style = nn.Sequential(nn.Linear(stats, style_dim), nn.LeakyReLU(0.2), nn.Linear(style_dim, style_dim))
         self.up = nn.ModuleList()
         self.adain = nn.ModuleList()
         for _ in range(down - 1):
             self.up.append(nn.ConvTranspose2d(ch, ch // 2, 4, stride=2, padding=1))
-            self.adain.append(_AdaIN(ch // 2, style_dim))
+            adain = AdaIN(ch // 2, style_dim, equalized=False)
+            nn.init.zeros_(adain.style.weight)  # starts as plain InstanceNorm: scale 1, bias 0
+            nn.init.zeros_(adain.style.bias)
+            self.adain.append(adain)
             ch //= 2
         self.head = nn.ConvTranspose2d(ch, c_out, 4, stride=2, padding=1)
 

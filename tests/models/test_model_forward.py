@@ -187,7 +187,7 @@ def test_discogan_adain_style_code_sets_the_decoder():
     # the same spatial code decoded with two images' style vectors gives two images.
     torch.manual_seed(0)
     for adain in net.adain:
-        torch.nn.init.normal_(adain.affine.weight, std=0.5)
+        torch.nn.init.normal_(adain.style.weight, std=0.5)
     x = torch.rand(2, 3, 64, 64) * 2 - 1
     with torch.no_grad():
         h, style = net.style_code(x)
