@@ -73,10 +73,19 @@ def test_bundles_stay_small():
 
 
 def test_bundle_metadata_matches_the_recorded_run():
+    from huggingface_hub import ModelCard
+
     for name in BUNDLES:
         meta = json.loads((BUNDLED_DIR / name / "bundle.json").read_text(encoding="utf-8"))
         # The model card's metrics are those of the run's held-out evaluation at its last step.
         assert meta["metrics"]["step"] == meta["steps"]
+        measured = {k: v for k, v in meta["metrics"].items() if k != "step"}
+        # ...and the cards' metadata (model-index) carries their values: the bundle's card and each network's.
+        cards = [BUNDLED_DIR / name / "README.md"] + [BUNDLED_DIR / name / n / "README.md" for n in meta["networks"]]
+        for card in cards:
+            results = ModelCard.load(card).data.eval_results
+            assert {r.metric_type: r.metric_value for r in results} == pytest.approx(measured), card
+            assert {(r.dataset_type, r.dataset_split) for r in results} == {(meta["data_source"], "test")}, card
 
 
 def test_pose_output_is_closer_to_the_target_than_the_source(world):

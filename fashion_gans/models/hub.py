@@ -15,6 +15,7 @@ class.  Any problem raises :class:`ModelFileError` naming the file and the misma
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -22,13 +23,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from huggingface_hub import ModelCard, ModelCardData, PyTorchModelHubMixin, hf_hub_download
+from huggingface_hub import EvalResult, ModelCard, ModelCardData, PyTorchModelHubMixin, hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
 from torch import nn
 
 from .config import ConfigError, ModelConfig
 
-__all__ = ["ModelFileError", "HubModel", "CONFIG_NAME", "WEIGHTS_NAME", "FORMAT_VERSION"]
+__all__ = ["ModelFileError", "HubModel", "CONFIG_NAME", "WEIGHTS_NAME", "FORMAT_VERSION", "eval_results",
+           "card_front_matter", "TASK_PIPELINE_TAGS"]
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -39,6 +41,41 @@ DEEPFASHION_LICENSE = (
     "DeepFashion is released for non-commercial research purposes only; weights trained on it inherit that "
     "restriction"
 )
+
+
+def eval_results(metrics: dict[str, Any], *, task_type: str | None, dataset_name: str, dataset_type: str | None,
+                 split: str = "test") -> list[EvalResult]:
+    """The measured ``metrics`` (name -> value) as the Hub's ``model-index`` entries of a model card's metadata:
+    one result per finite number, on ``dataset_name`` (``dataset_type``: a short id such as ``synthetic`` or
+    ``fashion-mnist``; ``custom`` when not given), held-out ``split``.  Names that are not numbers (a step, a
+    note) are left to the card's table."""
+    results = []
+    for name, value in sorted(metrics.items()):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            continue
+        results.append(EvalResult(task_type=task_type or "other", dataset_type=dataset_type or "custom",
+                                  dataset_name=dataset_name, dataset_split=split, metric_type=name,
+                                  metric_name=name, metric_value=float(value)))
+    return results
+
+
+#: The Hub pipeline tag of each training task's published model.
+TASK_PIPELINE_TAGS = {"pose": "image-to-image", "garment": "image-to-image", "style": "image-to-image",
+                      "generation": "unconditional-image-generation", "fader": "image-to-image",
+                      "icgan": "image-to-image"}
+
+
+def card_front_matter(*, model_name: str, task: str | None, tags: list[str], metrics: dict[str, Any],
+                      dataset_name: str, dataset_type: str | None, library_name: str = LIBRARY_NAME) -> str:
+    """The YAML metadata block (``---`` ... ``---``) of a model card for a trained model of ``task``: library,
+    tags, pipeline tag, and the held-out ``metrics`` with their values as the ``model-index``
+    (:func:`eval_results`).  Used by the cards of a bundle and of a published training run."""
+    pipeline_tag = TASK_PIPELINE_TAGS.get(task or "")
+    results = eval_results(metrics, task_type=pipeline_tag, dataset_name=dataset_name, dataset_type=dataset_type)
+    data = ModelCardData(library_name=library_name, tags=tags, pipeline_tag=pipeline_tag,
+                         metrics=sorted(r.metric_type for r in results) or None,
+                         model_name=model_name if results else None, eval_results=results or None)
+    return f"---\n{data.to_yaml()}\n---\n"
 
 
 class ModelFileError(ValueError):
@@ -141,18 +178,20 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name=LIBRARY_NAME, tags=
         metrics: dict[str, float] | None = None,
         dataset: str | None = None,
         data_license: str | None = None,
+        dataset_type: str | None = None,
         **push_to_hub_kwargs: Any,
     ) -> str | None:
         """Write model.safetensors, config.json and README.md to ``save_directory``.
 
         Files are written to a temporary folder first and moved in when complete, so an interrupted save
-        leaves no half-written file.  ``metrics`` (name -> value), ``dataset`` and ``data_license`` go into
-        the model card.  ``config`` is accepted for API compatibility and ignored: the typed config is
-        always the one saved.
+        leaves no half-written file.  ``metrics`` (name -> value, measured on held-out data), ``dataset``,
+        ``dataset_type`` (a short id of the data, e.g. ``synthetic``) and ``data_license`` go into the model
+        card: the metrics both as a table and, with their values, as the ``model-index`` of its metadata.
+        ``config`` is accepted for API compatibility and ignored: the typed config is always the one saved.
         """
         card_kwargs = dict(model_card_kwargs or {})
         for key, value in (("metrics", metrics), ("dataset", dataset), ("data_license", data_license),
-                           ("repo_id", repo_id)):
+                           ("dataset_type", dataset_type), ("repo_id", repo_id)):
             if value is not None:
                 card_kwargs.setdefault(key, value)
         save_directory = Path(save_directory)
@@ -176,12 +215,14 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name=LIBRARY_NAME, tags=
         metrics: dict[str, float] | None = None,
         dataset: str | None = None,
         data_license: str | None = None,
+        dataset_type: str | None = None,
         model_card_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> str:
         """Upload weights, config and model card to the Hub repo ``repo_id`` (one commit)."""
         card_kwargs = dict(model_card_kwargs or {})
-        for key, value in (("metrics", metrics), ("dataset", dataset), ("data_license", data_license)):
+        for key, value in (("metrics", metrics), ("dataset", dataset), ("data_license", data_license),
+                           ("dataset_type", dataset_type)):
             if value is not None:
                 card_kwargs.setdefault(key, value)
         card_kwargs.setdefault("repo_id", repo_id)
@@ -189,12 +230,16 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name=LIBRARY_NAME, tags=
         return super().push_to_hub(repo_id, model_card_kwargs=card_kwargs, **kwargs)
 
     def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
-        """Model card: task, data and its licence, metrics (when given), usage and configuration."""
+        """Model card: task, data and its licence, metrics (when given: a table, and the ``model-index`` of
+        the metadata with their values), usage and configuration."""
         metrics: dict[str, float] = dict(kwargs.get("metrics") or {})
         dataset = kwargs.get("dataset") or self.card_dataset
         data_license = kwargs.get("data_license") or self.card_data_license
         non_commercial = "non-commercial" in data_license.lower()
         info = self._hub_mixin_info.model_card_data
+        title = f"fashion-gans {type(self).__name__}"
+        results = eval_results(metrics, task_type=self.card_pipeline_tag, dataset_name=dataset,
+                               dataset_type=kwargs.get("dataset_type"))
         card_data = ModelCardData(
             library_name=LIBRARY_NAME,
             license="other" if non_commercial else "mit",
@@ -202,6 +247,8 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name=LIBRARY_NAME, tags=
             pipeline_tag=self.card_pipeline_tag,
             tags=sorted(set(info.tags or [])),
             metrics=sorted(metrics) or None,
+            model_name=(kwargs.get("model_name") or kwargs.get("repo_id") or title) if results else None,
+            eval_results=results or None,
         )
         if metrics:
             rows = "\n".join(f"| {k} | {v:.4g} |" if isinstance(v, (int, float)) else f"| {k} | {v} |"
@@ -212,7 +259,7 @@ class HubModel(nn.Module, PyTorchModelHubMixin, library_name=LIBRARY_NAME, tags=
         return ModelCard.from_template(
             card_data,
             template_str=_CARD_TEMPLATE,
-            title=f"fashion-gans {type(self).__name__}",
+            title=title,
             task=self.card_task,
             model_class=type(self).__name__,
             n_params=f"{sum(p.numel() for p in self.parameters()):,}",

@@ -328,8 +328,11 @@ _TASK_TITLES = {"pose": "pose transfer (PGPG)", "garment": "garment extraction (
 
 
 def _run_card(run: Path, repo_id: str, networks: list[str], sample: Path | None) -> str:
-    """README.md of a published run: what was trained, on what, the held-out metrics and how to load it."""
+    """README.md of a published run: what was trained, on what, the held-out metrics (also as the metadata's
+    ``model-index``) and how to load it."""
     import json
+
+    from ..models.hub import card_front_matter
 
     config = json.loads((run / "config.json").read_text(encoding="utf-8")) if (run / "config.json").is_file() else {}
     train, model = config.get("train", {}), config.get("model", {})
@@ -338,9 +341,12 @@ def _run_card(run: Path, repo_id: str, networks: list[str], sample: Path | None)
         metrics = json.loads((run / "final_metrics.json").read_text(encoding="utf-8"))
     task = train.get("task", "")
     family = model.get("family", "")
-    lines = ["---", "library_name: pytorch", "tags:", "- gan", "- fashion", "- fashion-gans"]
-    lines += [f"- {family}"] if family else []
-    lines += ["---", "", f"# {Path(repo_id).name if repo_id.startswith('file:') else repo_id.split('/')[-1]}", ""]
+    name = Path(repo_id).name if repo_id.startswith("file:") else repo_id.split("/")[-1]
+    front = card_front_matter(model_name=name, task=task, tags=["gan", "fashion", "fashion-gans"] + ([family] if family else []),
+                              metrics={k: v for k, v in metrics.items() if k != "step"},
+                              dataset_name=str(train.get("data") or "unknown"),
+                              dataset_type=str(train.get("data") or "").split(":")[0] or None)
+    lines = [front, f"# {name}", ""]
     lines += [f"A {_TASK_TITLES.get(task, task or 'GAN')} model trained with the fashion-gans training kit "
               f"(`scripts/train.py`).", ""]
     lines += ["| | |", "|---|---|"]

@@ -141,6 +141,21 @@ def test_model_card_states_task_data_licence_and_metrics(tmp_path):
     card = (tmp_path / "b" / "README.md").read_text()
     assert "synthetic shoes and handbags" in card and "license: mit" in card
     assert "No metrics were measured" in card
+    assert "model-index" not in card
+
+
+def test_model_card_metadata_holds_the_metric_values(tmp_path):
+    from huggingface_hub import ModelCard
+
+    g = PixelDTGenerator(get_preset("pixeldtgan_small"))
+    g.save_pretrained(tmp_path / "g", metrics={"colour_kept": 0.898, "l1": 0.21, "note": "a text", "bad": float("nan")},
+                      dataset="synthetic LookBook-layout world", dataset_type="synthetic", repo_id="me/garment")
+    data = ModelCard.load(tmp_path / "g" / "README.md").data
+    got = {r.metric_type: r.metric_value for r in data.eval_results}
+    assert got == {"colour_kept": 0.898, "l1": 0.21}  # numbers only: text and NaN stay in the table
+    r = data.eval_results[0]
+    assert (r.task_type, r.dataset_type, r.dataset_split) == ("image-to-image", "synthetic", "test")
+    assert r.dataset_name == "synthetic LookBook-layout world" and data.model_name == "me/garment"
 
 
 def _lay_out_cache(cache: Path, repo_id: str, folders: dict[str, Path], refs: dict[str, str]) -> dict[str, str]:

@@ -244,6 +244,12 @@ def test_publish_run_loads_back(tmp_path):
     card = (hub / "README.md").read_text()
     assert "shoes <-> handbags" in card and "| cycle_l1_a | 0.25 |" in card and "final/gen_ba/" in card
     assert "| preset | `cyclegan_small` |" in card
+    from huggingface_hub import ModelCard
+
+    meta = ModelCard.load(hub / "README.md").data  # the metrics' values in the metadata's model-index
+    assert [(r.metric_type, r.metric_value, r.dataset_type) for r in meta.eval_results] == [
+        ("cycle_l1_a", 0.25, "synthetic")]
+    assert meta.library_name == "fashion-gans" and meta.pipeline_tag == "image-to-image"
     loaded = load_networks(target)
     assert sorted(loaded.networks) == ["gen_ab", "gen_ba"] and loaded.task == "style"
     x = torch.rand(1, 3, 16, 16) * 2 - 1

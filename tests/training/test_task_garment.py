@@ -12,6 +12,7 @@ from fashion_gans.data.lookbook import LookBookDataset, LookBookWriteConfig, wri
 from fashion_gans.data.synthetic import SyntheticWorld
 from fashion_gans.models import PixelDTGenerator, get_preset
 from fashion_gans.training.config import TrainConfig, TrainingError
+from fashion_gans.training.tasks.common import ema_decay, update_ema
 from fashion_gans.training.tasks.garment import GarmentTask, garment_mask, mean_colour_error
 from task_harness import bind_task, first_batch
 
@@ -48,8 +49,9 @@ def test_registered_and_fixed_recon_weight():
 
 def test_learns_on_synthetic_pairs(tmp_path, data_dir, one_thread):
     """~400 CPU steps: held-out L1 to the true product falls well below its start, below the copy-the-person
-    baseline and below the mean-product-image baseline."""
-    task = GarmentTask(_config(tmp_path, data_dir), _model())
+    baseline and below the mean-product-image baseline; the same for the weight average (EMA) kept beside the
+    generator, which is what the task evaluates and exports."""
+    task = GarmentTask(_config(tmp_path, data_dir, schedule={"ema_beta": 0.98}), _model())
     train, test = task.build_dataset("train"), task.build_dataset("test")
     assert isinstance(train, LookBookDataset) and train.size == SIZE and train.seed == 0
     task.check_data(train[0])
@@ -68,14 +70,19 @@ def test_learns_on_synthetic_pairs(tmp_path, data_dir, one_thread):
             if step == 400:
                 break
         epoch += 1
-    after = task.evaluate(eval_batches)
-    assert after["l1"] < 0.7 * before["l1"], (before, after)
-    assert after["l1"] < after["l1_copy_person"], after
+    after = task.evaluate(eval_batches)  # the EMA generator's outputs
     mean_product = torch.stack([item["product_image"] for item in train]).mean(0)
     mean_l1 = torch.cat([(b["product_image"] - mean_product).abs().flatten(1).mean(1) for b in eval_batches]).mean()
-    assert after["l1"] < float(mean_l1), (after, float(mean_l1))
+    ema, task.ema = task.ema, None
+    raw = task.evaluate(eval_batches)  # the raw generator's
+    task.ema = ema
+    for result in (after, raw):
+        assert result["l1"] < 0.7 * before["l1"], (before, result)
+        assert result["l1"] < result["l1_copy_person"], result
+        assert result["l1"] < float(mean_l1), (result, float(mean_l1))
+    assert after["l1"] != raw["l1"]
     G = task.export()["generator"]
-    assert isinstance(G, PixelDTGenerator)
+    assert isinstance(G, PixelDTGenerator) and G is task.ema
 
 
 def test_loss_composition_and_assoc_negatives(tmp_path, data_dir):
@@ -159,6 +166,73 @@ def test_d_steps_do_not_reach_generator(tmp_path, data_dir):
     assert "disc_real_grad" in events[:da_step] and "disc_assoc_grad" in events[:da_step]
     assert "generator_grad" not in events[:da_step]
     assert "generator_grad" in events[da_step:events.index("g_step")]
+
+
+def test_update_ema_averages_batchnorm_statistics_on_request():
+    def bn(value: float) -> torch.nn.BatchNorm2d:
+        m = torch.nn.BatchNorm2d(2)
+        for t in (m.weight, m.running_mean, m.running_var):
+            t.data.fill_(value)
+        m.num_batches_tracked.fill_(int(value) + 5)
+        return m
+
+    ema, model = bn(0.0), bn(1.0)
+    update_ema(ema, model, 0.75, buffers="average")
+    assert torch.allclose(ema.weight, torch.full((2,), 0.25)) and torch.allclose(ema.running_mean, ema.weight)
+    assert torch.allclose(ema.running_var, torch.full((2,), 0.25)) and int(ema.num_batches_tracked) == 6
+    ema = bn(0.0)
+    update_ema(ema, model, 0.75)  # the default copies buffers (StyleGAN's w_avg)
+    assert torch.allclose(ema.weight, torch.full((2,), 0.25)) and torch.equal(ema.running_mean, model.running_mean)
+    with pytest.raises(ValueError, match="buffers"):
+        update_ema(ema, model, 0.5, buffers="mean")
+    assert ema_decay(0.999, 0) == 0.1 and ema_decay(0.999, 10**6) == 0.999
+
+
+def test_generator_ema_state_export_and_options(tmp_path, data_dir):
+    plain = GarmentTask(_config(tmp_path, data_dir), _model())
+    batch = first_batch(plain.build_dataset("train"), 8)
+    bind_task(plain)
+    plain.training_step(batch, 0)
+    assert plain.ema is None and "ema" not in plain.state_dict()  # off by default: the thesis' generator
+    assert plain.export()["generator"] is plain.unwrap("generator")
+
+    cfg = _config(tmp_path, data_dir, schedule={"ema_beta": 0.9})
+    task = GarmentTask(cfg, _model())
+    bind_task(task)
+    g = task.unwrap("generator")
+    start = [p.detach().clone() for p in g.parameters()]
+    for step in range(4):
+        task.training_step(batch, step)
+    now, ema = [p.detach() for p in g.parameters()], list(task.ema.parameters())
+
+    def dist(a, b):
+        return sum((x - y).square().sum() for x, y in zip(a, b)).sqrt()
+
+    assert 0 < dist(ema, now) < dist(start, now)  # behind the generator, but following it
+    assert not any(p.requires_grad for p in ema) and not task.ema.training
+    g_bn = [m for m in g.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    e_bn = [m for m in task.ema.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert g_bn and not torch.equal(e_bn[0].running_mean, g_bn[0].running_mean)  # statistics averaged too
+    person = batch["person_image"]
+    assert torch.equal(task._generate(person), task.ema(person))  # samples and evaluation use the average
+    assert task.export()["generator"] is task.ema
+
+    # Checkpoint state: a resumed run continues the same average.
+    state = task.state_dict()
+    assert state["ema_updates"] == 4
+    other = GarmentTask(cfg, _model())
+    other.load_state_dict(state)  # before bind (as the trainer resumes): kept until the EMA exists
+    bind_task(other, seed=1)
+    assert all(torch.equal(a, b) for a, b in zip(other.ema.state_dict().values(), task.ema.state_dict().values()))
+    previous = [p.detach().clone() for p in other.ema.parameters()]
+    other.training_step(batch, 4)
+    assert other.ema_updates == 5
+    weight = 1 - ema_decay(0.9, 4)  # the warm-up goes on from update 4 (a restart would use 1 - 0.1)
+    for e, before, p in zip(other.ema.parameters(), previous, other.unwrap("generator").parameters()):
+        assert torch.allclose(e, before + weight * (p.detach() - before), atol=1e-6)
+    for bad in (1.0, -0.1, "0.9", True):
+        with pytest.raises(TrainingError, match="ema_beta"):
+            GarmentTask(_config(tmp_path, data_dir, schedule={"ema_beta": bad}), _model())
 
 
 def test_check_data_rejects_contradictions(tmp_path, data_dir):

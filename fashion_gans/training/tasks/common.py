@@ -1,4 +1,5 @@
-"""Small pieces shared by the task classes: the LSGAN loss and context managers for networks."""
+"""Small pieces shared by the task classes: the LSGAN loss, the generator EMA and context managers for
+networks."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["lsgan_loss", "frozen", "eval_mode", "schedule_steps"]
+__all__ = ["lsgan_loss", "frozen", "eval_mode", "schedule_steps", "update_ema", "ema_decay"]
 
 
 def lsgan_loss(scores: torch.Tensor, target: float) -> torch.Tensor:
@@ -57,3 +58,29 @@ def eval_mode(*modules: nn.Module) -> Iterator[None]:
     finally:
         for m, flag in zip(modules, flags):
             m.train(flag)
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, beta: float, *, buffers: str = "copy") -> None:
+    """``ema = beta * ema + (1 - beta) * model`` for parameters.
+
+    Buffers are copied (``buffers="copy"``: StyleGAN's tracked ``w_avg`` and noise) or, with
+    ``buffers="average"``, floating-point buffers are averaged like the parameters (BatchNorm running statistics:
+    the averaged weights see activations of the averaged statistics, not of the last step's) and integer ones
+    (``num_batches_tracked``) copied.
+    """
+    if buffers not in ("copy", "average"):
+        raise ValueError(f"buffers must be 'copy' or 'average', got {buffers!r}")
+    for pe, p in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(p.detach().to(pe.dtype), 1.0 - beta)
+    for be, b in zip(ema.buffers(), model.buffers()):
+        if buffers == "average" and be.is_floating_point():
+            be.lerp_(b.detach().to(be.dtype), 1.0 - beta)
+        else:
+            be.copy_(b)
+
+
+def ema_decay(beta: float, updates: int) -> float:
+    """The EMA decay after ``updates`` updates, warmed up as ``min(beta, (1 + n) / (10 + n))`` so that a short
+    run's average follows the network instead of its initialisation."""
+    return min(beta, (1 + updates) / (10 + updates))

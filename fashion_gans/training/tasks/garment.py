@@ -35,7 +35,11 @@ key             default  meaning
 ==============  =======  =====================================================================================
 
 ``schedule`` keys: ``colour_from_step`` (0): the step from which the ``colour`` term is applied (a run continued
-with the term records where it was switched on, so that a fresh run reproduces it).
+with the term records where it was switched on, so that a fresh run reproduces it); ``ema_beta`` (0 = off): keep
+an exponential moving average of the generator's weights (decay per update, warmed up as
+``min(beta, (1+n)/(10+n))``; BatchNorm running statistics averaged with the weights), used for the samples, the
+held-out evaluation and the export in place of the raw generator.  GAN checkpoints a few hundred steps apart
+differ by several points of colour kept; the average is a checkpoint of the whole recent run.
 
 Measured (preset ``pixeldtgan_small``, batch 16, the synthetic world; 256 held-out items of a world of another
 seed, read by the ``synthetic-attributes`` network): after 2000 steps without the term 74% of the garments kept
@@ -52,6 +56,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -59,7 +65,7 @@ from torch import nn
 from ...models import build_models as build_model_dict
 from ..config import TrainingError
 from .base import Task, register_task
-from .common import eval_mode, lsgan_loss, schedule_steps
+from .common import ema_decay, eval_mode, lsgan_loss, schedule_steps, update_ema
 from .pose import data_folder, dataset_kwargs, resolve, ssim, synthetic
 
 __all__ = ["GarmentTask", "garment_mask", "mean_colour_error", "mean_colour_l1"]
@@ -114,8 +120,16 @@ class GarmentTask(Task):
 
     def __init__(self, config, model_config) -> None:
         super().__init__(config, model_config)
-        self.check_setup(schedule_keys=("colour_from_step",), non_negative_weights=True)
+        self.check_setup(schedule_keys=("colour_from_step", "ema_beta"), non_negative_weights=True)
         self.colour_from_step = schedule_steps("garment", config.schedule, "colour_from_step")
+        beta = config.schedule.get("ema_beta", 0.0)
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0.0 <= beta < 1.0:
+            raise TrainingError(f"task 'garment': schedule['ema_beta'] must be a number in [0, 1) (0 = no EMA), "
+                                f"got {beta!r}")
+        self.ema_beta = float(beta)
+        self.ema: nn.Module | None = None
+        self.ema_updates = 0
+        self._pending_ema: dict[str, torch.Tensor] | None = None
 
     # ----------------------------------------------------------------------------------------------- building
     def build_models(self) -> dict[str, nn.Module]:
@@ -145,6 +159,14 @@ class GarmentTask(Task):
             return LookBookDataset.from_hf(location, split, **kwargs)
         raise TrainingError(f"task 'garment' cannot train on data kind {kind!r} ({self.config.data!r}); "
                             "use synthetic, a LookBook folder or hf:REPO")
+
+    def bind(self, accelerator, models, optimizers) -> None:
+        super().bind(accelerator, models, optimizers)
+        if self.ema_beta > 0:
+            self.ema = copy.deepcopy(self.unwrap("generator")).eval().requires_grad_(False)
+            if self._pending_ema is not None:
+                self.ema.load_state_dict(self._pending_ema)
+        self._pending_ema = None
 
     def check_data(self, item: dict[str, torch.Tensor]) -> None:
         mc = self.model_config
@@ -200,6 +222,10 @@ class GarmentTask(Task):
             g_colour = torch.zeros((), device=fake.device)
         acc.backward(loss_g)
         opt_g.step()
+        if self.ema is not None:
+            update_ema(self.ema, self.unwrap("generator"), ema_decay(self.ema_beta, self.ema_updates),
+                       buffers="average")
+            self.ema_updates += 1
 
         return {"d_real_real": dr_real.detach(), "d_real_fake": dr_fake.detach(), "d_real": loss_dr.detach(),
                 "d_assoc_assoc": da_assoc.detach(), "d_assoc_unassoc": da_unassoc.detach(),
@@ -209,6 +235,10 @@ class GarmentTask(Task):
 
     # ----------------------------------------------------------------------------------------------- results
     def _generate(self, person: torch.Tensor) -> torch.Tensor:
+        """The EMA generator's output where one is kept, else the raw generator's (eval mode)."""
+        if self.ema is not None:
+            with torch.no_grad():
+                return self.ema(person)
         with eval_mode(self.models["generator"]), torch.no_grad():
             return self.models["generator"](person)
 
@@ -238,8 +268,24 @@ class GarmentTask(Task):
         return self.merge_metrics(self.mean_metrics(parts), truth)
 
     def export(self) -> dict[str, nn.Module]:
-        return {"generator": self.unwrap("generator")}
+        """The generator, or its EMA where one is kept (``ema_beta`` > 0)."""
+        return {"generator": self.ema if self.ema is not None else self.unwrap("generator")}
 
     def state_dict(self) -> dict[str, Any]:
         # The reconstruction weight is fixed (not learnt); it is stored so that a checkpoint says what it was.
-        return {"epoch": self.epoch, "loss_weights": dict(self.loss_weights)}
+        state: dict[str, Any] = {"epoch": self.epoch, "loss_weights": dict(self.loss_weights)}
+        if self.ema is not None:
+            state["ema"] = {k: v.detach().cpu().clone() for k, v in self.ema.state_dict().items()}
+            state["ema_updates"] = self.ema_updates
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        # A run continued with an EMA from a checkpoint without one starts its average at the loaded weights.
+        self.ema_updates = int(state.get("ema_updates", 0))
+        ema = state.get("ema")
+        if ema is not None and self.ema_beta > 0:
+            if self.ema is not None:
+                self.ema.load_state_dict(ema)
+            else:
+                self._pending_ema = ema

@@ -64,7 +64,7 @@ from torch import nn
 from ..augment import diff_augment, parse_policy
 from ..config import TrainingError
 from .base import Task, register_task
-from .common import eval_mode, frozen
+from .common import ema_decay, eval_mode, frozen, update_ema
 
 __all__ = [
     "GenerationTask",
@@ -141,15 +141,6 @@ def r1_penalty(critic: nn.Module, real: torch.Tensor, augment=None, **kwargs) ->
         scores = call_fp32(critic, augment(x) if augment is not None else x, **kwargs).float()
         (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
         return grad.square().sum(dim=(1, 2, 3)).mean()
-
-
-@torch.no_grad()
-def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
-    """``ema = beta * ema + (1 - beta) * model`` for parameters; buffers (``w_avg``, noise) are copied."""
-    for pe, p in zip(ema.parameters(), model.parameters()):
-        pe.lerp_(p.detach().to(pe.dtype), 1.0 - beta)
-    for be, b in zip(ema.buffers(), model.buffers()):
-        be.copy_(b)
 
 
 def progressive_position(images_seen: int, *, start_level: int, max_level: int, images_per_stage: int,
@@ -394,7 +385,7 @@ class GenerationTask(Task):
         opt_g.step()
         losses["g_adv"] = g_adv
         self.g_steps += 1
-        update_ema(self.ema, self.unwrap("generator"), min(self.ema_beta, (1 + self.g_steps) / (10 + self.g_steps)))
+        update_ema(self.ema, self.unwrap("generator"), ema_decay(self.ema_beta, self.g_steps))
 
         self.images_seen += n * int(getattr(acc, "num_processes", 1))
         return {k: v.detach() for k, v in losses.items()}
