@@ -72,6 +72,7 @@ _PER_ATTRIBUTE = ("edit_success_", "others_kept_", "reader_accuracy_")
 HIGHER_IS_BETTER = {
     "ssim": True, "l1": False, "keypoint_error": False, "keypoint_error_floor": False, "pck_0.05": True,
     "colour_kept": True, "pattern_kept": True, "garment_kept": True, "garment_kept_floor": True,
+    "colour_kept_floor": True, "pattern_kept_floor": True,
     "colour_match": True, "pattern_match": True, "style_match_floor": True, "target_class_rate_floor": True,
     "material_match": True, "style_match": True, "domain_ok": True, "target_class_rate": True, "fid": False,
     "kid": False, "precision": True, "recall": True, "diversity": True, "lpips": False, "coverage": True,
@@ -414,10 +415,12 @@ def _task_metrics(rec: _Recorder, data: EvalData, outputs: dict[str, torch.Tenso
             for k, v in tm.attributes_kept(fake, truth, device).items():
                 rec.add(k, v, n, tm.ATTRIBUTE_EXTRACTOR)
             floor = tm.attributes_kept(real, truth, device)
-            rec.add("garment_kept_floor", floor["garment_kept"], n, tm.ATTRIBUTE_EXTRACTOR,
-                    note="the attribute network's reading of the true product images (the ceiling of garment_kept)")
+            for k in ("colour_kept", "pattern_kept", "garment_kept"):
+                rec.add(f"{k}_floor", floor[k], n, tm.ATTRIBUTE_EXTRACTOR,
+                        note=f"the attribute network's reading of the true product images (the ceiling of {k})")
         else:
-            for k in ("colour_kept", "pattern_kept", "domain_ok", "garment_kept", "garment_kept_floor"):
+            for k in ("colour_kept", "pattern_kept", "domain_ok", "garment_kept", "colour_kept_floor",
+                      "pattern_kept_floor", "garment_kept_floor"):
                 rec.skip(k, _REAL_PHOTOS + "no recorded garment attributes, and the attribute network only knows "
                          "synthetic renders")
         _dist(rec, "", fake, real, dom)

@@ -342,7 +342,8 @@ def _run_card(run: Path, repo_id: str, networks: list[str], sample: Path | None)
     task = train.get("task", "")
     family = model.get("family", "")
     name = Path(repo_id).name if repo_id.startswith("file:") else repo_id.split("/")[-1]
-    front = card_front_matter(model_name=name, task=task, tags=["gan", "fashion", "fashion-gans"] + ([family] if family else []),
+    tags = ["gan", "fashion", "fashion-gans"] + ([family] if family else [])
+    front = card_front_matter(model_name=name, task=task, tags=tags,
                               metrics={k: v for k, v in metrics.items() if k != "step"},
                               dataset_name=str(train.get("data") or "unknown"),
                               dataset_type=str(train.get("data") or "").split(":")[0] or None)

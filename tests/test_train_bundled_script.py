@@ -1,0 +1,80 @@
+"""``scripts/train_bundled.py`` end to end on a few steps of a real bundle setting (``style-fmnist``): train,
+resume, export (weights, model cards whose metadata carries the held-out metrics, ``bundle.json``), the wall-time
+record over sessions, and a session stopped by SIGTERM still counted."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "train_bundled.py"
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("train_bundled", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their annotations through the module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def script():
+    return _load_script()
+
+
+def _args(tmp_path: Path, *extra: str) -> list[str]:
+    return ["--only", "style-fmnist", "--runs-dir", str(tmp_path / "runs"), "--out-dir", str(tmp_path / "out"),
+            "--benchmark-file", str(tmp_path / "bench.json"), *extra]
+
+
+def test_trains_resumes_and_exports_a_bundle_with_its_record(script, tmp_path, one_thread):
+    from huggingface_hub import ModelCard
+
+    from fashion_gans.models.sources import load_networks
+
+    assert script.main(_args(tmp_path, "--steps", "4")) == 0
+    with pytest.raises(SystemExit, match="--resume"):  # a finished run is not silently trained over
+        script.main(_args(tmp_path, "--steps", "6"))
+    assert script.main(_args(tmp_path, "--steps", "6", "--resume")) == 0
+
+    run, out = tmp_path / "runs" / "style-fmnist", tmp_path / "out" / "style-fmnist"
+    sessions = json.loads((run / script.WALL_FILE).read_text())["sessions"]
+    assert [(s["start_step"], s["end_step"]) for s in sessions] == [(0, 4), (4, 6)]
+    meta = json.loads((out / "bundle.json").read_text())
+    assert meta["steps"] == 6 and meta["wall_seconds"] == pytest.approx(sum(s["wall_seconds"] for s in sessions))
+    bench = json.loads((tmp_path / "bench.json").read_text())["bundles"]["style-fmnist"]
+    assert bench["steps"] == 6 and len(bench["sessions"]) == 2 and "--resume" in bench["command"]
+
+    loaded = load_networks(out)
+    assert loaded.task == "style" and sorted(loaded.networks) == ["gen_ab", "gen_ba"]
+    x = torch.rand(2, 1, 32, 32) * 2 - 1
+    final = load_networks(run / "final").networks["gen_ab"]
+    assert torch.equal(loaded.networks["gen_ab"](x), final(x))  # the exported weights are the run's
+    measured = {k: v for k, v in json.loads((run / "final_metrics.json").read_text()).items() if k != "step"}
+    assert measured
+    for card in (out / "README.md", out / "gen_ab" / "README.md", out / "gen_ba" / "README.md"):
+        data = ModelCard.load(card).data
+        assert {r.metric_type: r.metric_value for r in data.eval_results} == pytest.approx(measured), card
+        assert {r.dataset_type for r in data.eval_results} == {"fashion-mnist"}
+    net_card = (out / "gen_ab" / "README.md").read_text()
+    assert "license: mit" in net_card and "Zalando" in net_card  # the training data's licence, not the real sets'
+
+
+def test_a_session_stopped_by_sigterm_is_recorded(script, tmp_path, monkeypatch):
+    from fashion_gans.training import trainer
+
+    def stopped(self):
+        raise trainer.Preempted(3, None)
+
+    monkeypatch.setattr(trainer.Trainer, "fit", stopped)
+    with pytest.raises(trainer.Preempted):
+        script.main(_args(tmp_path, "--steps", "8"))
+    sessions = json.loads((tmp_path / "runs" / "style-fmnist" / script.WALL_FILE).read_text())["sessions"]
+    assert [(s["start_step"], s["end_step"]) for s in sessions] == [(0, 3)] and sessions[0]["wall_seconds"] >= 0
+    assert not (tmp_path / "out" / "style-fmnist").exists()  # nothing exported from an unfinished run
