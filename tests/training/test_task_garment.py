@@ -230,6 +230,12 @@ def test_generator_ema_state_export_and_options(tmp_path, data_dir):
     weight = 1 - ema_decay(0.9, 4)  # the warm-up goes on from update 4 (a restart would use 1 - 0.1)
     for e, before, p in zip(other.ema.parameters(), previous, other.unwrap("generator").parameters()):
         assert torch.allclose(e, before + weight * (p.detach() - before), atol=1e-6)
+    # A run without an EMA continued with one: the average starts at the loaded generator, not at the init.
+    resumed = GarmentTask(cfg, _model())
+    bind_task(resumed, seed=2)
+    resumed.unwrap("generator").load_state_dict(g.state_dict())  # as the trainer loads the networks first
+    resumed.load_state_dict(plain.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(resumed.ema.state_dict().values(), g.state_dict().values()))
     for bad in (1.0, -0.1, "0.9", True):
         with pytest.raises(TrainingError, match="ema_beta"):
             GarmentTask(_config(tmp_path, data_dir, schedule={"ema_beta": bad}), _model())
