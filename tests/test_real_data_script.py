@@ -3,27 +3,16 @@ them runs end to end through ``accelerate launch`` on the synthetic world writte
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shlex
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from script_loader import load_script
 
 
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-real_data = _load("real_data_script", REPO / "scripts" / "real_data.py")
-train_script = _load("train_script_for_real_data", REPO / "scripts" / "train.py")
+real_data = load_script("real_data.py", "real_data_script")
+train_script = load_script("train.py", "train_script_for_real_data")
 
 
 def _printed_commands(capsys) -> list[list[str]]:

@@ -3,28 +3,17 @@ quality-bar verdicts are those of the JSON it wrote next to it."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "make_results.py"
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("make_results", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their annotations through the module
-    spec.loader.exec_module(module)
-    return module
+from script_loader import load_script
 
 
 @pytest.fixture(scope="module")
 def script():
-    return _load_script()
+    return load_script("make_results.py")
 
 
 @pytest.fixture(scope="module")

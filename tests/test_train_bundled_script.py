@@ -4,28 +4,18 @@ record over sessions, and a session stopped by SIGTERM still counted."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "train_bundled.py"
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("train_bundled", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their annotations through the module
-    spec.loader.exec_module(module)
-    return module
+from script_loader import load_script
 
 
 @pytest.fixture(scope="module")
 def script():
-    return _load_script()
+    return load_script("train_bundled.py")
 
 
 def _args(tmp_path: Path, *extra: str) -> list[str]:
