@@ -214,8 +214,8 @@ BUNDLES: dict[str, Bundle] = {b.name: b for b in (
         # 0.88); 50000 steps recall 0.418 (FID 121, precision 0.885).  Against 2000 training images instead of the
         # test split, two sampling seeds give 0.405 / 0.443 at 40000 steps and 0.412 / 0.460 at 50000: the sampling
         # noise is larger than the change, recall has levelled off at the rates the plateau schedule has reached
-        # (about 5e-5 from 2e-3); the 50000-step weights ship.  The setting learns; the run is short (a StyleGAN2 usually trains for millions of images, this one
-        # has seen 1.3M).
+        # (about 5e-5 from 2e-3); the 50000-step weights ship.  The run is short for a StyleGAN2, which usually
+        # trains on millions of images: this one has seen 1.6M.
         steps=50000, quick_steps=300, batch_size=32, lr_g=2e-3, lr_d=2e-3, betas=(0.0, 0.99),
     ),
     Bundle(
