@@ -21,29 +21,39 @@ from typing import Any
 
 from .config import TrainConfig, TrainingError
 
-__all__ = ["resolve_data", "synthetic_root", "synthetic_options", "FASHION_MNIST_DEFAULT"]
+__all__ = ["resolve_data", "data_kind", "synthetic_root", "synthetic_options", "FASHION_MNIST_DEFAULT"]
 
 FASHION_MNIST_DEFAULT = "/usr/share/datasets/fashion-mnist"
 
 
-def resolve_data(config: TrainConfig) -> tuple[str, str]:
-    data = (config.data or "").strip()
+def data_kind(data: str) -> tuple[str, str]:
+    """``(kind, location)`` of a ``TrainConfig.data`` string by its form alone (nothing is checked on disk):
+    ``synthetic``, ``fashion-mnist`` (its folder), ``hf`` (the repo id or path), ``folder`` (the path), or
+    ``("", "")`` for an empty string."""
+    data = (data or "").strip()
     if data == "synthetic":
         return "synthetic", ""
     if data == "fashion-mnist" or data.startswith("fashion-mnist:"):
-        location = data.partition(":")[2] or FASHION_MNIST_DEFAULT
-        return "fashion-mnist", location
+        return "fashion-mnist", data.partition(":")[2] or FASHION_MNIST_DEFAULT
     if data.startswith("hf:"):
-        location = data[3:]
+        return "hf", data[3:]
+    return ("folder", data) if data else ("", "")
+
+
+def resolve_data(config: TrainConfig) -> tuple[str, str]:
+    kind, location = data_kind(config.data)
+    if kind in ("synthetic", "fashion-mnist"):
+        return kind, location
+    if kind == "hf":
         if not location:
             raise TrainingError("TrainConfig.data: 'hf:' needs a repo id or a local path, e.g. hf:user/dataset")
         return "hf", location
-    if not data:
+    if not kind:
         raise TrainingError("TrainConfig.data is empty; use synthetic, fashion-mnist[:DIR], hf:REPO or a folder")
-    if not Path(data).exists():
-        raise TrainingError(f"TrainConfig.data: {data}: no such file or folder (expected synthetic, "
+    if not Path(location).exists():
+        raise TrainingError(f"TrainConfig.data: {location}: no such file or folder (expected synthetic, "
                             "fashion-mnist[:DIR], hf:REPO_ID_OR_PATH or a prepared data folder)")
-    return "folder", data
+    return "folder", location
 
 
 def _model_size(config: TrainConfig) -> tuple[int, int]:

@@ -327,6 +327,17 @@ _TASK_TITLES = {"pose": "pose transfer (PGPG)", "garment": "garment extraction (
                 "generation": "fashion image generation (StyleGAN)"}
 
 
+def _dataset_type(train: dict) -> str | None:
+    """The model-index dataset type of a run's ``data``: ``synthetic`` / ``fashion-mnist``, the Hub dataset of
+    ``hf:REPO``, or None (``custom``) for a local folder, whose path names this machine, not a dataset."""
+    from .data import data_kind
+
+    kind, location = data_kind(str(train.get("data") or ""))
+    if kind in ("synthetic", "fashion-mnist"):
+        return kind
+    return location if kind == "hf" and not Path(location).exists() else None
+
+
 def _run_card(run: Path, repo_id: str, networks: list[str], sample: Path | None) -> str:
     """README.md of a published run: what was trained, on what, the held-out metrics (also as the metadata's
     ``model-index``) and how to load it."""
@@ -345,8 +356,7 @@ def _run_card(run: Path, repo_id: str, networks: list[str], sample: Path | None)
     tags = ["gan", "fashion", "fashion-gans"] + ([family] if family else [])
     front = card_front_matter(model_name=name, task=task, tags=tags,
                               metrics={k: v for k, v in metrics.items() if k != "step"},
-                              dataset_name=str(train.get("data") or "unknown"),
-                              dataset_type=str(train.get("data") or "").split(":")[0] or None)
+                              dataset_name=str(train.get("data") or "unknown"), dataset_type=_dataset_type(train))
     lines = [front, f"# {name}", ""]
     lines += [f"A {_TASK_TITLES.get(task, task or 'GAN')} model trained with the fashion-gans training kit "
               f"(`scripts/train.py`).", ""]

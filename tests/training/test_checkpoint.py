@@ -250,6 +250,11 @@ def test_publish_run_loads_back(tmp_path):
     assert [(r.metric_type, r.metric_value, r.dataset_type) for r in meta.eval_results] == [
         ("cycle_l1_a", 0.25, "synthetic")]
     assert meta.library_name == "fashion-gans" and meta.pipeline_tag == "image-to-image"
+    from fashion_gans.training.hub_sync import _dataset_type
+
+    # A local data folder names a path on the training machine, not a dataset: the card says "custom".
+    assert [_dataset_type({"data": d}) for d in ("fashion-mnist:/x/y", "hf:someone/looks", str(tmp_path), "")] == [
+        "fashion-mnist", "someone/looks", None, None]
     loaded = load_networks(target)
     assert sorted(loaded.networks) == ["gen_ab", "gen_ba"] and loaded.task == "style"
     x = torch.rand(1, 3, 16, 16) * 2 - 1
