@@ -1,10 +1,12 @@
 """``scripts/train_bundled.py`` end to end on a few steps of a real bundle setting (``style-fmnist``): train,
 resume, export (weights, model cards whose metadata carries the held-out metrics, ``bundle.json``), the wall-time
-record over sessions, and a session stopped by SIGTERM still counted."""
+record over sessions, re-scoring a shipped bundle without its run, and a session stopped by SIGTERM still
+counted."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -54,6 +56,33 @@ def test_trains_resumes_and_exports_a_bundle_with_its_record(script, tmp_path, o
         assert {r.dataset_type for r in data.eval_results} == {"fashion-mnist"}
     net_card = (out / "gen_ab" / "README.md").read_text()
     assert "license: mit" in net_card and "Zalando" in net_card  # the training data's licence, not the real sets'
+
+    # --rescore measures the shipped bundle again without its run folder: the run's own end-of-training evaluation,
+    # so with the same metric networks it gives the values the run measured.  Stale values (as a changed metric
+    # network leaves them) are replaced, the earlier ones kept under "rescored", and the weights are untouched.
+    weights = {p.relative_to(out): p.read_bytes() for p in out.rglob("*.safetensors")}
+    stale = {**meta, "metrics": {**meta["metrics"], **{k: v + 1.0 for k, v in measured.items()}}}
+    (out / "bundle.json").write_text(json.dumps(stale))
+    shutil.rmtree(run)  # no run folder needed
+    with pytest.raises(SystemExit, match="--rescore"):
+        script.main(_args(tmp_path, "--rescore", "--resume"))
+    assert script.main(_args(tmp_path, "--rescore")) == 0
+    again = json.loads((out / "bundle.json").read_text())
+    assert {k: v for k, v in again["metrics"].items() if k != "step"} == pytest.approx(measured, rel=1e-5)
+    assert again["metrics"]["step"] == 6 and again["steps"] == 6 and again["wall_seconds"] == meta["wall_seconds"]
+    assert [h["previous_metrics"] for h in again["rescored"]] == [stale["metrics"]]
+    assert "--rescore" in again["rescored"][0]["command"]
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*.safetensors")} == weights
+    for card in (out / "README.md", out / "gen_ab" / "README.md"):
+        data = ModelCard.load(card).data
+        assert {r.metric_type: r.metric_value for r in data.eval_results} == pytest.approx(measured, rel=1e-5)
+    assert "Measured again on" in (out / "README.md").read_text()
+    bench = json.loads((tmp_path / "bench.json").read_text())["bundles"]["style-fmnist"]
+    assert bench["metrics"] == again["metrics"] and bench["sessions"] == sessions  # wall times kept
+    with pytest.raises(SystemExit, match="not 'style-fmnist'"):  # another bundle's folder is refused
+        wrong = {**again, "name": "generation-fmnist"}
+        (out / "bundle.json").write_text(json.dumps(wrong))
+        script.main(_args(tmp_path, "--rescore"))
 
 
 def test_a_session_stopped_by_sigterm_is_recorded(script, tmp_path, monkeypatch):

@@ -16,8 +16,8 @@ garment         ``ssim``, ``l1`` against the true product photo; ``colour_kept``
 style           no pixel target exists (a handbag "of the same style" as a shoe is not one image), so no SSIM:
                 ``colour_match`` / ``pattern_match`` / ``material_match`` (the attribute network's reading of
                 the translated image equals the source's style), ``domain_ok`` (read as the target domain),
-                ``style_match`` (colour, pattern and the domain; material is left out: its head is about 54%
-                accurate, so requiring it would cap a perfect translator near 0.5). Fashion-MNIST:
+                ``style_match`` (colour, pattern and the domain; material is left out: its head is about 68%
+                accurate, so requiring it would cap a perfect translator well below 1). Fashion-MNIST:
                 ``target_class_rate`` (``fmnist-classifier`` confidently reads the target class on an image
                 with contrast; a constant image or noise does not count).
 generation      ``coverage_<head>`` (share of the attribute values present in the real set that the generator
@@ -48,7 +48,7 @@ __all__ = [
 ATTRIBUTE_EXTRACTOR = "synthetic-attributes"
 FMNIST_EXTRACTOR = "fmnist-classifier"
 STYLE_HEADS = ("colour", "pattern", "material")
-#: The heads ``style_match`` requires: colour and pattern (read at ~98% held-out accuracy), not material (~54%).
+#: The heads ``style_match`` requires: colour and pattern (read at ~98% held-out accuracy), not material (~68%).
 STYLE_MATCH_HEADS = ("colour", "pattern")
 #: ``target_class_rate``: the classifier's summed softmax over the target class(es) must reach this. Measured with
 #: ``fmnist-classifier`` on 32x32 images: uniform / Gaussian noise peaks at 0.915 / 0.906 (2000 images each),
@@ -161,7 +161,7 @@ def style_match(translated: torch.Tensor, source_style: dict[str, torch.Tensor |
     indices), ``domain_ok`` (read as ``target_domain``: ``shoe`` or ``bag``) and ``style_match`` (colour and
     pattern match and the domain is right: the input returned unchanged keeps its style but is no translation).
     ``material_match`` is reported on its own but not required by ``style_match``: the material head is right
-    on only about 54% of held-out images, so requiring it would score a perfect translator near 0.5."""
+    on only about 68% of held-out images, so requiring it would score a perfect translator well below 1."""
     heads = tuple(source_style)
     pred = read_attributes(translated, heads + ("domain",), device)
     out: dict[str, torch.Tensor] = {}

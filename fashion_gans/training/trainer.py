@@ -329,7 +329,9 @@ class Trainer:
                 (Path(audit_dir) / f"writes-{rank}.json").write_text(json.dumps(
                     {"rank": rank, "writes": self._audit.writes}))
 
-    def _fit(self) -> dict[str, float]:
+    def _setup(self) -> str | None:
+        """Accelerator, task, data (every guard), networks, optimisers, schedulers and the fixed sample /
+        evaluation batches; returns the tracker name (``None``: no tracker)."""
         from accelerate import Accelerator
         from accelerate.utils import ProjectConfiguration, set_seed
 
@@ -392,13 +394,55 @@ class Trainer:
         task.bind(acc, prepared_models, prepared_opts)
         self.models, self.optimizers = prepared_models, prepared_opts
 
-        # ---- fixed sample / evaluation batches
+        # ---- fixed sample / evaluation batches: every process holds the same ones, so each measures the held-out
+        # metrics of a one-process run (nothing to gather; Task.mean_metrics)
         rows = min(_SAMPLE_ROWS, len(test))
         self.sample_batch = self._collate([test[i] for i in range(rows)])
         self.eval_batches = []
         eb = min(cfg.batch_size, len(test))
         for b in range(min(cfg.eval_batches, max(1, len(test) // eb))):
             self.eval_batches.append(self._collate([test[i] for i in range(b * eb, (b + 1) * eb)]))
+        return log_with
+
+    def evaluate_exported(self, folder: str | os.PathLike, *, num_processes: int = 1) -> dict[str, float]:
+        """The held-out metrics of exported networks (``folder/<name>/`` as a run's ``final/`` or a bundled model
+        holds them), measured as a run measures them when it ends: the task's ``evaluate`` on the same fixed
+        held-out batches of this configuration, with the metric networks installed now.  Re-scores a finished
+        model after a metric network changed, without its checkpoints.  The configuration must be the run's
+        (task, data, seed, batch size, eval batches; ``output_dir`` only receives ``config.json``), and
+        ``num_processes`` the number of processes it trained on: where the evaluation depends on how far training
+        got (StyleGAN v1's resolution level), the task is put at the end of the configured steps
+        (:meth:`~fashion_gans.training.tasks.base.Task.assume_trained`).  The task's ``unexported_metrics`` (read
+        by networks that are not exported) are left out."""
+        from fashion_gans.models.sources import load_networks
+
+        loaded = load_networks(folder)
+        if loaded.task != self.config.task:
+            raise TrainingError(f"{folder}: holds a {loaded.task!r} model; this configuration trains "
+                                f"{self.config.task!r}")
+        self._setup()
+        self.task.assume_trained(self.total_steps, num_processes)
+        exported = self.task.export()
+        missing = sorted(set(exported) - set(loaded.networks))
+        if missing:
+            raise TrainingError(f"{folder}: holds a {loaded.task!r} model with networks {sorted(loaded.networks)}; "
+                                f"this configuration trains {self.config.task!r} and exports {sorted(exported)}")
+        for name, module in exported.items():
+            try:
+                self.accelerator.unwrap_model(module).load_state_dict(loaded.networks[name].state_dict())
+            except RuntimeError as exc:
+                raise TrainingError(f"{folder}/{name}: does not fit the configured model "
+                                    f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
+        with self._fixed_rng(), torch.no_grad():
+            metrics = self.task.evaluate(self.eval_batches)
+        return {k: float(v) for k, v in metrics.items() if k not in self.task.unexported_metrics}
+
+    def _fit(self) -> dict[str, float]:
+        from accelerate.utils import set_seed
+
+        cfg = self.config
+        log_with = self._setup()
+        acc = self.accelerator
 
         # ---- trackers, hub, resume
         if log_with is not None:
@@ -671,7 +715,21 @@ class Trainer:
         if self.hub is not None:
             self.hub.upload(path, f"samples/{path.name}")
 
+    def _sync_buffers(self) -> None:
+        """Give every process the main process's buffers (BatchNorm running statistics).  Data-parallel training
+        broadcasts them at the start of each forward, but every process then updates its copy with its own batch,
+        so after a step they differ: the held-out evaluation (eval-mode BatchNorm reads them) and the networks
+        kept at the end would otherwise differ between processes, while checkpoints hold the main process's.  The
+        exported networks are included: a weight average the task keeps averages each process's statistics."""
+        if getattr(self.accelerator, "num_processes", 1) <= 1:
+            return
+        modules = {id(m): m for m in [*self._bare_models().values(), *self.task.export().values()]}
+        for module in modules.values():
+            for buffer in module.buffers():
+                torch.distributed.broadcast(buffer.data, src=0)
+
     def _evaluate(self) -> dict[str, float]:
+        self._sync_buffers()
         with self._fixed_rng(), torch.no_grad():
             metrics = {k: float(v) for k, v in self.task.evaluate(self.eval_batches).items()}
         self.accelerator.log({f"metric/{k}": v for k, v in metrics.items()}, step=self.step)

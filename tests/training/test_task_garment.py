@@ -12,7 +12,7 @@ from fashion_gans.data.lookbook import LookBookDataset, LookBookWriteConfig, wri
 from fashion_gans.data.synthetic import SyntheticWorld
 from fashion_gans.models import PixelDTGenerator, get_preset
 from fashion_gans.training.config import TrainConfig, TrainingError
-from fashion_gans.training.tasks.common import ema_decay, update_ema
+from fashion_gans.training.tasks.common import ModelAverage, ema_decay, update_ema
 from fashion_gans.training.tasks.garment import GarmentTask, garment_mask, mean_colour_error
 from task_harness import bind_task, first_batch
 
@@ -73,9 +73,9 @@ def test_learns_on_synthetic_pairs(tmp_path, data_dir, one_thread):
     after = task.evaluate(eval_batches)  # the EMA generator's outputs
     mean_product = torch.stack([item["product_image"] for item in train]).mean(0)
     mean_l1 = torch.cat([(b["product_image"] - mean_product).abs().flatten(1).mean(1) for b in eval_batches]).mean()
-    ema, task.ema = task.ema, None
+    average, task._average = task._average, None
     raw = task.evaluate(eval_batches)  # the raw generator's
-    task.ema = ema
+    task._average = average
     for result in (after, raw):
         assert result["l1"] < 0.7 * before["l1"], (before, result)
         assert result["l1"] < result["l1_copy_person"], result
@@ -186,6 +186,37 @@ def test_update_ema_averages_batchnorm_statistics_on_request():
     with pytest.raises(ValueError, match="buffers"):
         update_ema(ema, model, 0.5, buffers="mean")
     assert ema_decay(0.999, 0) == 0.1 and ema_decay(0.999, 10**6) == 0.999
+
+
+def test_model_average_keeps_a_state_loaded_before_bind():
+    """The holder both tasks keep: a frozen copy at bind, warmed-up updates, a state round trip in either order."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    average = ModelAverage(0.9, buffers="average")
+    assert average.state_dict() is None
+    with pytest.raises(RuntimeError, match="before bind"):
+        average.update(net, 0)
+    copy = average.bind(net)
+    assert copy is average.module and copy is not net and not copy.training
+    assert not any(p.requires_grad for p in copy.parameters())
+    before = net[0].weight.detach().clone()
+    with torch.no_grad():
+        net[0].weight.add_(1.0)
+    average.update(net, 0)  # decay 0.1 at the first update
+    assert torch.allclose(copy[0].weight, before + 0.9)
+    state = average.state_dict()
+    assert state["0.weight"].device.type == "cpu" and state["0.weight"] is not copy[0].weight
+
+    resumed = ModelAverage(0.9, buffers="average")
+    resumed.load_state_dict(state)  # before bind: kept until the copy exists
+    assert resumed.module is None and torch.equal(resumed.state_dict()["0.weight"], state["0.weight"])
+    fresh = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    resumed.bind(fresh)
+    assert torch.equal(resumed.module[0].weight, copy[0].weight)
+    resumed.load_state_dict({k: torch.zeros_like(v) for k, v in state.items()})  # after bind: loaded at once
+    assert not resumed.module[0].weight.any()
+    with pytest.raises(ValueError, match="buffers"):
+        ModelAverage(0.9, buffers="mean")
 
 
 def test_generator_ema_state_export_and_options(tmp_path, data_dir):

@@ -38,6 +38,8 @@ TINY = {
                    "synthetic_size": 40,
                    "schedule": {"images_per_stage": 4, "fade_images": 2},  # grows during the run
                    "lr_plateau": DROPPING},
+    "fader": {"model_overrides": {"image_size": 32, "enc_channels": [16, 32], "dis_hidden": 32},
+              "synthetic_size": 48},
 }
 STEPS = 4
 
@@ -166,9 +168,12 @@ def _assert_same(a, b, where="task"):
 
 
 @pytest.mark.skipif(shutil.which("accelerate") is None, reason="accelerate CLI not installed")
-@pytest.mark.parametrize("task,exported,port", [("style", "gen_ab", 29517), ("generation", "generator", 29519)])
+@pytest.mark.parametrize("task,exported,port", [("style", "gen_ab", 29517), ("generation", "generator", 29519),
+                                                ("fader", "fader", 29521)])
 def test_two_processes_keep_identical_weights(tmp_path, task, exported, port):
-    """Weights, buffers included (StyleGAN's tracked w_avg), stay identical on both processes."""
+    """Weights, buffers included (StyleGAN's tracked w_avg), stay identical on both processes, and the held-out
+    metrics the processes measure together (per-sample values and, for attribute editing, the images gathered
+    across them) are those of one process scoring the exported weights."""
     out, debug, audit, hub = tmp_path / "runs" / "ddp", tmp_path / "debug", tmp_path / "audit", tmp_path / "hub"
     # accelerate 1.x starts several CPU processes through its multi-process launcher (torchrun); the script's
     # --cpu flag keeps them on the CPU, where Accelerate picks the gloo backend.
@@ -200,6 +205,17 @@ def test_two_processes_keep_identical_weights(tmp_path, task, exported, port):
     assert any(Path(path).is_relative_to(hub) for _, path in writes[0])
     assert sorted(p.name for p in (hub / "checkpoints").iterdir()) == [f"step-{s:09d}" for s in (STEPS // 2, STEPS)]
     assert (hub / "logs" / "scalars.jsonl").is_file() and (hub / "final" / exported / "model.safetensors").is_file()
+
+    from fashion_gans.training.trainer import Trainer
+
+    measured = {k: v for k, v in json.loads((out / "final_metrics.json").read_text()).items() if k != "step"}
+    alone = Trainer(TrainConfig.from_dict({**saved["train"], "output_dir": str(tmp_path / "alone"), "hub_repo": "",
+                                           "resume": ""}))
+    scored = alone.evaluate_exported(out / "final", num_processes=2)
+    assert scored and set(scored) == set(measured) - set(alone.task.unexported_metrics)
+    assert scored == pytest.approx({k: measured[k] for k in scored}, rel=1e-4, abs=1e-6)
+    if task == "fader":
+        assert {"edit_success", "others_kept", "recon_kept"} <= set(scored)  # the gathered edit metrics
 
 
 def test_preempted_run_resumes_from_the_hub_losing_at_most_one_interval(tmp_path):

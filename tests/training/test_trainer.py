@@ -404,3 +404,38 @@ def test_uploading_runs_get_a_long_collective_timeout():
 
     assert timeouts(TrainConfig()) == []
     assert [t.total_seconds() for t in timeouts(TrainConfig(hub_repo="me/run"))] == [4 * 3600]
+
+
+def test_evaluate_exported_scores_a_finished_model_as_its_run_did(tmp_path, monkeypatch):
+    """A run's exported networks, scored again without its checkpoints, give the metrics the run measured at its
+    end; other weights give other values; another task's model is refused; metrics of networks that are not
+    exported are left out."""
+    from fashion_gans.models.sources import load_networks
+    from fashion_gans.training.tasks.garment import GarmentTask
+
+    tiny = dict(task="garment", model_overrides={"image_size": [32, 32], "g_base_channels": 8, "d_base_channels": 8},
+                synthetic_size=16, max_steps=4, batch_size=2, eval_batches=2, checkpoint_every=4, sample_every=4,
+                eval_every=4)
+    Trainer(_cfg(tmp_path / "run", **tiny)).fit()
+    final = tmp_path / "run" / "final"
+    measured = {k: v for k, v in json.loads((tmp_path / "run" / "final_metrics.json").read_text()).items()
+                if k != "step"}
+    assert {"l1", "ssim", "colour_kept"} <= set(measured)
+    again = Trainer(_cfg(tmp_path / "again", **tiny)).evaluate_exported(final)
+    assert again == pytest.approx(measured, rel=1e-6, abs=1e-9)
+    assert sorted(p.name for p in (tmp_path / "again").iterdir()) == ["config.json"]  # no checkpoints, no logs
+
+    other = load_networks(final).networks["generator"]
+    with torch.no_grad():
+        for p in other.parameters():
+            p.mul_(0.5)
+    other.save_pretrained(tmp_path / "halved" / "generator")
+    halved = Trainer(_cfg(tmp_path / "h", **tiny)).evaluate_exported(tmp_path / "halved")
+    assert halved["l1"] != pytest.approx(measured["l1"], rel=1e-3)
+
+    with pytest.raises(TrainingError, match="holds a 'garment' model"):
+        Trainer(_cfg(tmp_path / "s", task="style", synthetic_size=18)).evaluate_exported(final)
+
+    monkeypatch.setattr(GarmentTask, "unexported_metrics", ("ssim",))
+    partial = Trainer(_cfg(tmp_path / "p", **tiny)).evaluate_exported(final)
+    assert "ssim" not in partial and partial["l1"] == pytest.approx(measured["l1"], rel=1e-6)

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from .domain import DomainExtractor, DomainNetConfig
 
 __all__ = ["TrainConfig", "deterministic", "fmnist_arrays", "render_synthetic", "train_domain_net", "evaluate",
+           "evaluate_by_domain", "jpeg_round_trip", "JPEG_QUALITIES",
            "render_keypoint_set", "train_keypoint_net", "evaluate_keypoints"]
 
 
@@ -63,23 +64,56 @@ def fmnist_arrays(root, split: str, limit: int | None = None) -> tuple[torch.Ten
     return torch.from_numpy(np.array(images, dtype=np.uint8)).unsqueeze(1), {"class": torch.from_numpy(labels)}
 
 
+#: JPEG qualities drawn (uniformly, inclusive) for the compressed share of a rendered set.  The project's dataset
+#: writers store photos as JPEG at quality 95 (as DeepFashion and LookBook ship them); lower qualities stand in for
+#: photos from elsewhere.
+JPEG_QUALITIES = (70, 95)
+
+
+def jpeg_round_trip(image: np.ndarray, quality: int) -> np.ndarray:
+    """``image`` (uint8 ``(H, W, 3)``) encoded as a JPEG of ``quality`` (PIL's default 4:2:0 chroma subsampling)
+    and decoded again: what a photo read back from a dataset folder looks like."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=int(quality))
+    buf.seek(0)
+    with Image.open(buf) as decoded:
+        return np.asarray(decoded.convert("RGB")).copy()
+
+
 def render_synthetic(cfg: DomainNetConfig, world_seed: int, n_person: int, n_flat: int, n_accessory: int,
-                     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                     jpeg_fraction: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Render a labelled set from ``SyntheticWorld(world_seed)``: uint8 ``(N, 3, S, S)`` already resized the
     way :class:`DomainExtractor` resizes, and one label vector per head (-1 where a head does not apply).
 
     Persons: identities ``0..n_person-1``, each in a random pose, size (128x128, 128x88 = the 256x176 aspect,
     or 64x64) and background; flats: the top or bottom garment of identities ``0..n_flat-1`` at 64 or 128 px;
     accessories: styles ``0..n_accessory-1``, one shoe and one bag each, random shape and variant.
+    ``jpeg_fraction``: the share of images that go through a JPEG round trip (:func:`jpeg_round_trip`, quality
+    drawn from :data:`JPEG_QUALITIES`) at their rendered size, before the resize: the dataset folders hold JPEGs,
+    whose 4:2:0 chroma subsampling mixes a thin pattern's colour into the garment's (a reader trained on lossless
+    renders only reads navy with yellow checks as black).  The choice has its own random stream per item, so the
+    rest of the set is the same for every fraction.
     Held-out sets use another ``world_seed`` (fresh identities and styles).
     """
     from fashion_gans.data import synthetic as sw
 
+    if not 0.0 <= float(jpeg_fraction) <= 1.0:
+        raise ValueError(f"jpeg_fraction must be in [0, 1], got {jpeg_fraction!r}")
     world = sw.SyntheticWorld(world_seed)
 
     def rng_for(kind: int, i: int) -> np.random.Generator:
         # One stream per item, so a smaller set is a prefix of a larger one with the same world seed.
         return np.random.default_rng([world_seed, 7919, kind, i])
+
+    def stored(img: np.ndarray, kind: int, i: int, k: int = 0) -> np.ndarray:
+        rng = np.random.default_rng([world_seed, 7919, kind, i, 1 + k])
+        if jpeg_fraction > 0 and rng.random() < jpeg_fraction:
+            return jpeg_round_trip(img, int(rng.integers(JPEG_QUALITIES[0], JPEG_QUALITIES[1] + 1)))
+        return img
     heads = cfg.heads
     idx = {k: {c: i for i, c in enumerate(v)} for k, v in heads.items()}
     ext = DomainExtractor(cfg)
@@ -110,7 +144,7 @@ def render_synthetic(cfg: DomainNetConfig, world_seed: int, n_person: int, n_fla
         bg = sw.BACKGROUNDS[int(rng.integers(3))]
         r = world.render_person(p, world.pose(i, int(rng.integers(len(sw.POSE_NAMES)))), size,
                                 background=bg, background_seed=int(rng.integers(1000)))
-        add(r.image, domain="person", colour=p.top.colour, pattern=p.top.pattern, kind=p.top.kind,
+        add(stored(r.image, 0, i), domain="person", colour=p.top.colour, pattern=p.top.pattern, kind=p.top.kind,
             bottom=p.bottom.kind if p.bottom is not None else "none")
     flush()
     for i in range(n_flat):
@@ -118,16 +152,16 @@ def render_synthetic(cfg: DomainNetConfig, world_seed: int, n_person: int, n_fla
         p = world.person(i)
         g = p.bottom if (p.bottom is not None and rng.random() < 0.3) else p.top
         size = (64, 64) if rng.random() < 0.7 else (128, 128)
-        add(world.render_flat(g, size), domain="flat", colour=g.colour, pattern=g.pattern, kind=g.kind)
+        add(stored(world.render_flat(g, size), 1, i), domain="flat", colour=g.colour, pattern=g.pattern, kind=g.kind)
     flush()
     for j in range(n_accessory):
         rng = rng_for(2, j)
         s = world.accessory_style(j)
-        for kind in ("shoe", "bag"):
+        for k, kind in enumerate(("shoe", "bag")):
             shape = sw.ACCESSORY_SHAPES[kind][int(rng.integers(len(sw.ACCESSORY_SHAPES[kind])))]
             render = world.render_shoe if kind == "shoe" else world.render_bag
             img = render(s, shape, (64, 64), variant=int(rng.integers(4)))
-            add(img, domain=kind, colour=s.colour, pattern=s.pattern, material=s.material, shape=f"{kind}:{shape}")
+            add(stored(img, 2, j, k), domain=kind, colour=s.colour, pattern=s.pattern, material=s.material, shape=f"{kind}:{shape}")
     flush()
     return torch.cat(images), {k: torch.tensor(v, dtype=torch.int64) for k, v in labels.items()}
 
@@ -204,6 +238,22 @@ def evaluate(ext: DomainExtractor, images: torch.Tensor, labels: dict[str, torch
         result[k] = {"accuracy": float((p[keep] == y[keep]).float().mean()) if keep.any() else float("nan"),
                      "n": int(keep.sum())}
     return result
+
+
+def evaluate_by_domain(ext: DomainExtractor, images: torch.Tensor, labels: dict[str, torch.Tensor],
+                       batch_size: int = 500) -> dict[str, dict[str, dict]]:
+    """:func:`evaluate` on each domain's images separately (``{domain: {head: {"accuracy", "n"}}}``, heads that do
+    not apply to a domain left out): the overall accuracy of a head hides a weak domain (a reader right on 98% of
+    all images may misread two-colour product photos)."""
+    names = ext.cfg.heads["domain"]
+    out = {}
+    for d, name in enumerate(names):
+        keep = labels["domain"] == d
+        if not keep.any():
+            continue
+        sub = {k: v[keep] for k, v in labels.items() if k != "domain" and bool((v[keep] >= 0).any())}
+        out[name] = evaluate(ext, images[keep], sub, batch_size)
+    return out
 
 
 # --------------------------------------------------------------------------------------------- keypoints

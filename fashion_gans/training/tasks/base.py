@@ -58,6 +58,9 @@ class Task:
     default_loss_weights: ClassVar[dict[str, float]] = {}
     #: Optimiser name -> the loss (a key of :meth:`training_step`'s result) that drives its plateau scheduler.
     lr_monitor: ClassVar[dict[str, str]] = {}
+    #: Metrics of :meth:`evaluate` that read networks :meth:`export` leaves out (a critic): a finished model cannot be
+    #: scored on them again (:meth:`~fashion_gans.training.trainer.Trainer.evaluate_exported` leaves them out).
+    unexported_metrics: ClassVar[tuple[str, ...]] = ()
     #: LR schedule used when ``TrainConfig.lr_schedule == "default"`` (``"none"`` or ``"plateau"``).
     default_lr_schedule: ClassVar[str] = "none"
     #: The task's plateau settings on top of :data:`~fashion_gans.training.schedulers.PLATEAU_DEFAULTS`.
@@ -170,6 +173,11 @@ class Task:
         the EMA generator instead of the raw one."""
         raise NotImplementedError
 
+    def assume_trained(self, steps: int, num_processes: int = 1) -> None:
+        """Put the task where a run of ``steps`` steps on ``num_processes`` processes ended, as far as
+        :meth:`evaluate` depends on it (StyleGAN v1's resolution level), to score exported networks without the
+        run's checkpoint.  Nothing to do for most tasks."""
+
     # ----------------------------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
         """Task state beyond networks and optimisers (pools, EMA weights, stage, schedule position)."""
@@ -197,17 +205,14 @@ class Task:
                     raise TrainingError(f"task {self.name!r}: loss weight {key!r} must be >= 0, got {value}")
 
     def mean_metrics(self, parts: dict[str, list[torch.Tensor]]) -> dict[str, float]:
-        """Per-sample metric values (lists of ``(N,)`` tensors, one per batch) -> their mean over every sample
-        of every process (``gather_for_metrics`` drops the padding of an uneven last batch)."""
+        """Per-sample metric values (lists of ``(N,)`` tensors, one per batch) -> their mean over every sample.
+
+        Nothing is gathered across processes: the trainer gives every process the whole fixed held-out set (a
+        few batches), so each measures the same values, those of a one-process run.  (Gathering would count every
+        sample once per process, and change the metrics that depend on the order of the images.)"""
         if not parts or not any(parts.values()):
             raise TrainingError(f"task {self.name!r}: evaluate() got no batches")
-        result = {}
-        for key, values in parts.items():
-            values = torch.cat(values)
-            if self.accelerator is not None:
-                values = self.accelerator.gather_for_metrics(values)
-            result[key] = float(values.float().mean())
-        return result
+        return {key: float(torch.cat(values).float().mean()) for key, values in parts.items()}
 
     def evaluation_domain(self) -> str:
         """Which ground truth the data has: ``fashion-mnist``, ``synthetic`` (the synthetic world, whose

@@ -4,13 +4,14 @@ networks."""
 from __future__ import annotations
 
 import contextlib
+import copy
 from typing import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["lsgan_loss", "frozen", "eval_mode", "schedule_steps", "update_ema", "ema_decay"]
+__all__ = ["lsgan_loss", "frozen", "eval_mode", "schedule_steps", "update_ema", "ema_decay", "ModelAverage"]
 
 
 def lsgan_loss(scores: torch.Tensor, target: float) -> torch.Tensor:
@@ -84,3 +85,44 @@ def ema_decay(beta: float, updates: int) -> float:
     """The EMA decay after ``updates`` updates, warmed up as ``min(beta, (1 + n) / (10 + n))`` so that a short
     run's average follows the network instead of its initialisation."""
     return min(beta, (1 + updates) / (10 + updates))
+
+
+class ModelAverage:
+    """The exponential moving average of a network's weights that a task keeps (the G EMA of ProGAN / StyleGAN,
+    the garment task's ``ema_beta``): a frozen eval-mode copy made when the task is bound (:meth:`bind`), moved
+    towards the network by :func:`update_ema` at the warmed-up decay :func:`ema_decay`, and a checkpoint state that
+    may arrive before the copy exists (the trainer restores a task before binding it)."""
+
+    def __init__(self, beta: float, *, buffers: str = "copy") -> None:
+        if buffers not in ("copy", "average"):
+            raise ValueError(f"buffers must be 'copy' or 'average', got {buffers!r}")
+        self.beta = float(beta)
+        self.buffers = buffers
+        self.module: nn.Module | None = None
+        self._pending: dict[str, torch.Tensor] | None = None
+
+    def bind(self, model: nn.Module) -> nn.Module:
+        """Start the average as a copy of ``model`` (or at a state loaded earlier); returns the copy."""
+        self.module = copy.deepcopy(model).eval().requires_grad_(False)
+        if self._pending is not None:
+            self.module.load_state_dict(self._pending)
+        self._pending = None
+        return self.module
+
+    def update(self, model: nn.Module, updates: int) -> None:
+        """One step towards ``model``, the ``updates``-th of the warm-up (:func:`ema_decay`)."""
+        if self.module is None:
+            raise RuntimeError("ModelAverage.update before bind")
+        update_ema(self.module, model, ema_decay(self.beta, updates), buffers=self.buffers)
+
+    def state_dict(self) -> dict[str, torch.Tensor] | None:
+        """The averaged weights and buffers on the CPU (a state waiting for :meth:`bind` as it is); ``None``
+        before either exists."""
+        state = self.module.state_dict() if self.module is not None else self._pending
+        return {k: v.detach().cpu().clone() for k, v in state.items()} if state is not None else None
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        if self.module is not None:
+            self.module.load_state_dict(state)
+        else:
+            self._pending = state

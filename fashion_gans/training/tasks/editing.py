@@ -27,7 +27,7 @@ import torch
 from ..config import TrainingError
 from .pose import data_folder, dataset_kwargs, resolve
 
-__all__ = ["build_attribute_dataset", "check_attribute_item", "gather_eval_images", "synthetic_test_count"]
+__all__ = ["build_attribute_dataset", "check_attribute_item", "eval_images", "synthetic_test_count"]
 
 #: Subfolder of a prepared data folder holding the attribute images (a folder given directly works too).
 FOLDER_NAME = "attributes"
@@ -107,15 +107,9 @@ def check_attribute_item(task: Any, item: dict[str, torch.Tensor]) -> None:
             raise TrainingError(f"task {name!r}: attribute {attr!r} has value index {v}, outside 0..{n - 1}")
 
 
-def gather_eval_images(task: Any, images: list[torch.Tensor],
-                       labels: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """The held-out images and labels every process of ``task`` evaluated (its own batches: lists of
-    ``(n, C, H, W)`` / ``(n, n_attributes)`` tensors), concatenated and gathered across processes with
-    ``accelerator.gather_for_metrics`` as :meth:`~fashion_gans.training.tasks.base.Task.mean_metrics` gathers the
-    per-sample metrics: the edit metrics are then computed on the whole held-out set (identically on every
-    process) rather than on one process's share.  Labels come back on the CPU, images where they were."""
-    x, y = torch.cat(images), torch.cat(labels)
-    accelerator = getattr(task, "accelerator", None)
-    if accelerator is not None:
-        x, y = accelerator.gather_for_metrics((x, y))
-    return x, y.cpu()
+def eval_images(images: list[torch.Tensor], labels: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The held-out images and labels a task evaluated (lists of ``(n, C, H, W)`` / ``(n, n_attributes)``
+    batches) as one batch each, labels on the CPU and images where they were.  Every process holds the whole
+    held-out set (see :meth:`~fashion_gans.training.tasks.base.Task.mean_metrics`), so the edit metrics, whose
+    edits depend on each image's position, are those of a one-process run."""
+    return torch.cat(images), torch.cat(labels).cpu()

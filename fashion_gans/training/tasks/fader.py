@@ -61,7 +61,7 @@ from ...models.attributes import attribute_code, block_cross_entropy, code_to_in
 from ..config import TrainingError
 from .base import Task, register_task
 from .common import eval_mode, frozen, schedule_steps
-from .editing import gather_eval_images
+from .editing import eval_images
 from .generation import to_rgb_grid
 
 __all__ = ["FaderTask", "adversarial_loss", "lambda_e_at", "ADVERSARIAL_TARGETS"]
@@ -108,6 +108,8 @@ class FaderTask(Task):
     default_loss_weights: ClassVar[dict[str, float]] = {"recon": 1.0, "lambda_e": 1e-2}
     default_ramp_steps: ClassVar[int] = 300
     lr_monitor: ClassVar[dict[str, str]] = {"ae": "recon", "dis": "dis"}
+    #: The latent discriminator is not exported.
+    unexported_metrics: ClassVar[tuple[str, ...]] = ("latent_acc",)
 
     def __init__(self, config, model_config) -> None:
         super().__init__(config, model_config)
@@ -248,8 +250,7 @@ class FaderTask(Task):
                 images.append(x)
                 labels.append(idx)
         out = self.mean_metrics(parts)
-        # Every process's images: the edit metrics and the chance level cover the whole held-out set.
-        images_all, labels_all = gather_eval_images(self, images, labels)
+        images_all, labels_all = eval_images(images, labels)
         out["latent_chance"] = float(torch.stack([
             torch.bincount(labels_all[:, k], minlength=len(v)).max() / labels_all.shape[0]
             for k, v in enumerate(self.attributes.values())]).mean())

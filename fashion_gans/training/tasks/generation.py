@@ -54,7 +54,6 @@ Inception FID of the literature.
 
 from __future__ import annotations
 
-import copy
 from typing import Any, ClassVar, Iterable
 
 import torch
@@ -64,7 +63,7 @@ from torch import nn
 from ..augment import diff_augment, parse_policy
 from ..config import TrainingError
 from .base import Task, register_task
-from .common import ema_decay, eval_mode, frozen, update_ema
+from .common import ModelAverage, eval_mode, frozen, update_ema
 
 __all__ = [
     "GenerationTask",
@@ -215,8 +214,7 @@ class GenerationTask(Task):
         self.images_seen = 0
         self.d_steps = 0
         self.g_steps = 0
-        self.ema: nn.Module | None = None
-        self._pending_ema: dict[str, torch.Tensor] | None = None
+        self._average = ModelAverage(self.ema_beta)
         self._fixed_z: dict[tuple[int, int], torch.Tensor] = {}
 
     # ----------------------------------------------------------------------------------------------- building
@@ -283,10 +281,12 @@ class GenerationTask(Task):
 
     def bind(self, accelerator, models, optimizers) -> None:
         super().bind(accelerator, models, optimizers)
-        self.ema = copy.deepcopy(self.unwrap("generator")).eval().requires_grad_(False)
-        if self._pending_ema is not None:
-            self.ema.load_state_dict(self._pending_ema)
-            self._pending_ema = None
+        self._average.bind(self.unwrap("generator"))
+
+    @property
+    def ema(self) -> nn.Module | None:
+        """The EMA generator (once bound)."""
+        return self._average.module
 
     # ----------------------------------------------------------------------------------------------- schedule
     def position(self) -> tuple[int, float]:
@@ -385,7 +385,7 @@ class GenerationTask(Task):
         opt_g.step()
         losses["g_adv"] = g_adv
         self.g_steps += 1
-        update_ema(self.ema, self.unwrap("generator"), ema_decay(self.ema_beta, self.g_steps))
+        self._average.update(self.unwrap("generator"), self.g_steps)
 
         self.images_seen += n * int(getattr(acc, "num_processes", 1))
         return {k: v.detach() for k, v in losses.items()}
@@ -430,19 +430,23 @@ class GenerationTask(Task):
             raise TrainingError("task 'generation': evaluate() got no batches")
         return self.merge_metrics({"fd_pixels": frechet_distance(torch.cat(fake_feats), torch.cat(real_feats))}, truth)
 
+    def assume_trained(self, steps: int, num_processes: int = 1) -> None:
+        """The images seen after ``steps`` steps of ``batch_size`` per process: the level and fade-in (v1) of
+        the run's end."""
+        self.images_seen = int(steps) * int(self.config.batch_size) * int(num_processes)
+
     def export(self) -> dict[str, nn.Module]:
         """The EMA generator (as ProGAN/StyleGAN publish), under the name ``generator``."""
         return {"generator": self.ema if self.ema is not None else self.unwrap("generator")}
 
     # ----------------------------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
-        ema = self.ema.state_dict() if self.ema is not None else self._pending_ema
         return {
             **super().state_dict(),
             "images_seen": self.images_seen,
             "d_steps": self.d_steps,
             "g_steps": self.g_steps,
-            "ema": {k: v.detach().cpu().clone() for k, v in ema.items()} if ema is not None else None,
+            "ema": self._average.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -450,10 +454,6 @@ class GenerationTask(Task):
         self.images_seen = int(state.get("images_seen", 0))
         self.d_steps = int(state.get("d_steps", 0))
         self.g_steps = int(state.get("g_steps", 0))
-        ema = state.get("ema")
-        if ema is not None:
-            if self.ema is not None:
-                self.ema.load_state_dict(ema)
-            else:
-                self._pending_ema = ema
+        if state.get("ema") is not None:
+            self._average.load_state_dict(state["ema"])
 

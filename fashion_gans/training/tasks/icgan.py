@@ -62,7 +62,7 @@ from ...models.attributes import attribute_code, block_cross_entropy, code_to_in
 from ..config import TrainingError
 from .base import Task, register_task
 from .common import eval_mode, frozen, lsgan_loss
-from .editing import gather_eval_images
+from .editing import eval_images
 from .pose import ssim
 
 __all__ = ["IcGANTask", "mismatched_attributes", "random_attributes"]
@@ -311,7 +311,7 @@ class IcGANTask(Task):
         if reader is not None:
             from fashion_gans.evaluation.editing import edit_metrics
 
-            x_all, labels = gather_eval_images(self, images, labels_all)
+            x_all, labels = eval_images(images, labels_all)
             values = edit_metrics(self.edit, x_all, labels, self.attributes, reader)
             # recon_ssim / recon_l1 are computed above the same way; n_images / n_edits are counts, not metrics.
             metrics.update({k: float(v) for k, v in values.items()
