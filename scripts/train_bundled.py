@@ -381,7 +381,8 @@ def _model_card(bundle: Bundle, meta: dict) -> str:
     rescored = ""
     if meta.get("rescored"):
         rescored = (f" Measured again on {meta['rescored'][-1]['date'][:10]} with the metric networks of that date "
-                    f"(`python scripts/train_bundled.py --rescore`); the earlier values are in `bundle.json`.")
+                    f"(`python scripts/train_bundled.py --rescore`; metrics of networks the bundle does not ship "
+                    f"keep the run's value); the earlier values are in `bundle.json`.")
     front = card_front_matter(model_name=bundle.name, task=bundle.task, tags=["fashion-gans", "gan", bundle.task],
                               metrics={k: v for k, v in metrics.items() if k != "step"},
                               dataset_name=bundle.description, dataset_type=bundle.data)
@@ -572,8 +573,10 @@ def main(argv: list[str] | None = None) -> int:
     results.setdefault("step_benchmark", {})
 
     if args.rescore:
-        if args.export_only or args.resume or args.fresh or args.benchmark or args.no_export or args.steps:
-            raise SystemExit("--rescore trains and exports nothing: it takes only --only and --out-dir")
+        if (args.export_only or args.resume or args.fresh or args.benchmark or args.no_export or args.steps
+                or args.quick or args.steps_scale != 1.0 or args.seed != 0):
+            raise SystemExit("--rescore trains and exports nothing (the run's settings come from bundle.json; no run "
+                             "folder is read): combine it with --only, --out-dir and --benchmark-file only")
         for bundle in bundles:
             meta = rescore_bundle(bundle, folder=out_root / bundle.name, command=command)
             current = _read_json(args.benchmark_file, {})

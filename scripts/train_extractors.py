@@ -50,7 +50,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--accessories", type=int, default=1500, help="synthetic training styles (1 shoe + 1 bag)")
     p.add_argument("--pose-persons", type=int, default=3000, help="synthetic-pose training renders")
     p.add_argument("--heldout-scale", type=float, default=0.25, help="held-out set size / training set size")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not 0.0 <= args.jpeg_fraction <= 1.0:
+        p.error(f"--jpeg-fraction must be in [0, 1], got {args.jpeg_fraction}")
+    return args
 
 
 def _meta(args, name: str, tc, data: dict, accuracy: dict, seconds: float, **extra) -> dict:
@@ -84,8 +87,7 @@ def train_fmnist(args) -> None:
     print(f"[{cfg.name}] test accuracy {acc['class']['accuracy']:.4f} on {acc['class']['n']} images")
     data = {"train": f"Fashion-MNIST train ({x.shape[0]} images)", "heldout": "Fashion-MNIST test (10000 images)",
             "root": str(args.fmnist_root)}
-    ext.save_pretrained(args.out / cfg.name, _meta(args, cfg.name, tc, data, acc, time.time() - t0,
-                                                   heldout_accuracy_by_domain=by_domain))
+    ext.save_pretrained(args.out / cfg.name, _meta(args, cfg.name, tc, data, acc, time.time() - t0))
 
 
 def train_synthetic(args) -> None:

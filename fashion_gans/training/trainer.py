@@ -329,9 +329,10 @@ class Trainer:
                 (Path(audit_dir) / f"writes-{rank}.json").write_text(json.dumps(
                     {"rank": rank, "writes": self._audit.writes}))
 
-    def _setup(self) -> str | None:
+    def _setup(self, *, write_run: bool = True) -> str | None:
         """Accelerator, task, data (every guard), networks, optimisers, schedulers and the fixed sample /
-        evaluation batches; returns the tracker name (``None``: no tracker)."""
+        evaluation batches; with ``write_run`` also the output folder and its ``config.json``.  Returns the
+        tracker name (``None``: no tracker)."""
         from accelerate import Accelerator
         from accelerate.utils import ProjectConfiguration, set_seed
 
@@ -368,7 +369,7 @@ class Trainer:
                                     rank=acc.process_index)
         self.total_steps = cfg.max_steps or cfg.epochs * self.batches.batches_per_epoch
 
-        if self.is_main:
+        if self.is_main and write_run:
             self.out.mkdir(parents=True, exist_ok=True)
             remove_stale(self.ckpt_dir)
             self._write_json(self.out / "config.json",
@@ -408,10 +409,10 @@ class Trainer:
         """The held-out metrics of exported networks (``folder/<name>/`` as a run's ``final/`` or a bundled model
         holds them), measured as a run measures them when it ends: the task's ``evaluate`` on the same fixed
         held-out batches of this configuration, with the metric networks installed now.  Re-scores a finished
-        model after a metric network changed, without its checkpoints.  The configuration must be the run's
-        (task, data, seed, batch size, eval batches; ``output_dir`` only receives ``config.json``), and
-        ``num_processes`` the number of processes it trained on: where the evaluation depends on how far training
-        got (StyleGAN v1's resolution level), the task is put at the end of the configured steps
+        model after a metric network changed, without its checkpoints; nothing is written.  The configuration
+        must be the run's (task, data, seed, batch size, eval batches), and ``num_processes`` the number of
+        processes it trained on: where the evaluation depends on how far training got (StyleGAN v1's resolution
+        level), the task is put at the end of the run's steps
         (:meth:`~fashion_gans.training.tasks.base.Task.assume_trained`).  The task's ``unexported_metrics`` (read
         by networks that are not exported) are left out."""
         from fashion_gans.models.sources import load_networks
@@ -420,8 +421,11 @@ class Trainer:
         if loaded.task != self.config.task:
             raise TrainingError(f"{folder}: holds a {loaded.task!r} model; this configuration trains "
                                 f"{self.config.task!r}")
-        self._setup()
-        self.task.assume_trained(self.total_steps, num_processes)
+        self._setup(write_run=False)
+        cfg = self.config
+        steps = cfg.max_steps or cfg.epochs * EpochBatches(len(self.train_set), cfg.batch_size, seed=cfg.seed,
+                                                           num_replicas=num_processes).batches_per_epoch
+        self.task.assume_trained(steps, num_processes)
         exported = self.task.export()
         missing = sorted(set(exported) - set(loaded.networks))
         if missing:

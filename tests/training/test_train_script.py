@@ -171,9 +171,9 @@ def _assert_same(a, b, where="task"):
 @pytest.mark.parametrize("task,exported,port", [("style", "gen_ab", 29517), ("generation", "generator", 29519),
                                                 ("fader", "fader", 29521)])
 def test_two_processes_keep_identical_weights(tmp_path, task, exported, port):
-    """Weights, buffers included (StyleGAN's tracked w_avg), stay identical on both processes, and the held-out
-    metrics the processes measure together (per-sample values and, for attribute editing, the images gathered
-    across them) are those of one process scoring the exported weights."""
+    """Weights, buffers included (StyleGAN's tracked w_avg, Fader's BatchNorm statistics), stay identical on both
+    processes, and the held-out metrics they report are those of one process scoring the exported weights (the
+    edit metrics, which depend on each image's position, tell a duplicated held-out set apart)."""
     out, debug, audit, hub = tmp_path / "runs" / "ddp", tmp_path / "debug", tmp_path / "audit", tmp_path / "hub"
     # accelerate 1.x starts several CPU processes through its multi-process launcher (torchrun); the script's
     # --cpu flag keeps them on the CPU, where Accelerate picks the gloo backend.
@@ -215,7 +215,7 @@ def test_two_processes_keep_identical_weights(tmp_path, task, exported, port):
     assert scored and set(scored) == set(measured) - set(alone.task.unexported_metrics)
     assert scored == pytest.approx({k: measured[k] for k in scored}, rel=1e-4, abs=1e-6)
     if task == "fader":
-        assert {"edit_success", "others_kept", "recon_kept"} <= set(scored)  # the gathered edit metrics
+        assert {"edit_success", "others_kept", "recon_kept"} <= set(scored)
 
 
 def test_preempted_run_resumes_from_the_hub_losing_at_most_one_interval(tmp_path):
