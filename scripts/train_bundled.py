@@ -560,18 +560,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out_root = args.out_dir or BUNDLED_DIR
     bundles = _select(args.only)
-    machine, vers = _machine_and_versions()
     command = "python scripts/train_bundled.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    results = _read_json(args.benchmark_file, {})
-    results.update({"benchmark": "bundled_training",
-                    "description": "Training of the bundled demo models by scripts/train_bundled.py on the CPU: "
-                                   "per bundle the total steps, wall time summed over the run's sessions, median "
-                                   "seconds per step, held-out metrics and exported size; `step_benchmark` holds "
-                                   "short timing runs used to size the step counts.",
-                    "machine": machine, "versions": vers, "date": _now()})
-    results.setdefault("bundles", {})
-    results.setdefault("step_benchmark", {})
-
     if args.rescore:
         if (args.export_only or args.resume or args.fresh or args.benchmark or args.no_export or args.steps
                 or args.quick or args.steps_scale != 1.0 or args.seed != 0):
@@ -585,6 +574,17 @@ def main(argv: list[str] | None = None) -> int:
                 entry.update(metrics=meta["metrics"], rescored=meta["rescored"])
                 _write_json(args.benchmark_file, current)
         return 0
+    machine, vers = _machine_and_versions()
+    results = _read_json(args.benchmark_file, {})
+    results.update({"benchmark": "bundled_training",
+                    "description": "Training of the bundled demo models by scripts/train_bundled.py on the CPU: "
+                                   "per bundle the total steps, wall time summed over the run's sessions, median "
+                                   "seconds per step, held-out metrics and exported size; `step_benchmark` holds "
+                                   "short timing runs used to size the step counts.",
+                    "machine": machine, "versions": vers, "date": _now()})
+    results.setdefault("bundles", {})
+    results.setdefault("step_benchmark", {})
+
     for bundle in bundles:
         if args.benchmark:
             run_dir = DEFAULT_BENCH_RUNS / bundle.name

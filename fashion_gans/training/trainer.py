@@ -367,7 +367,7 @@ class Trainer:
         self.train_set, self.test_set = train, test
         self.batches = EpochBatches(len(train), cfg.batch_size, seed=cfg.seed, num_replicas=acc.num_processes,
                                     rank=acc.process_index)
-        self.total_steps = cfg.max_steps or cfg.epochs * self.batches.batches_per_epoch
+        self.total_steps = self._run_steps(acc.num_processes)
 
         if self.is_main and write_run:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -422,10 +422,7 @@ class Trainer:
             raise TrainingError(f"{folder}: holds a {loaded.task!r} model; this configuration trains "
                                 f"{self.config.task!r}")
         self._setup(write_run=False)
-        cfg = self.config
-        steps = cfg.max_steps or cfg.epochs * EpochBatches(len(self.train_set), cfg.batch_size, seed=cfg.seed,
-                                                           num_replicas=num_processes).batches_per_epoch
-        self.task.assume_trained(steps, num_processes)
+        self.task.assume_trained(self._run_steps(num_processes), num_processes)
         exported = self.task.export()
         missing = sorted(set(exported) - set(loaded.networks))
         if missing:
@@ -437,9 +434,14 @@ class Trainer:
             except RuntimeError as exc:
                 raise TrainingError(f"{folder}/{name}: does not fit the configured model "
                                     f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
-        with self._fixed_rng(), torch.no_grad():
-            metrics = self.task.evaluate(self.eval_batches)
-        return {k: float(v) for k, v in metrics.items() if k not in self.task.unexported_metrics}
+        return {k: v for k, v in self._measure().items() if k not in self.task.unexported_metrics}
+
+    def _run_steps(self, num_processes: int) -> int:
+        """The run's total steps on ``num_processes`` processes: ``max_steps``, else ``epochs`` times the batches
+        of one process's share of the training set."""
+        cfg = self.config
+        return cfg.max_steps or cfg.epochs * EpochBatches(len(self.train_set), cfg.batch_size, seed=cfg.seed,
+                                                          num_replicas=num_processes).batches_per_epoch
 
     def _fit(self) -> dict[str, float]:
         from accelerate.utils import set_seed
@@ -732,10 +734,14 @@ class Trainer:
             for buffer in module.buffers():
                 torch.distributed.broadcast(buffer.data, src=0)
 
-    def _evaluate(self) -> dict[str, float]:
+    def _measure(self) -> dict[str, float]:
+        """The task's held-out metrics on the fixed evaluation batches, under the fixed evaluation seed."""
         self._sync_buffers()
         with self._fixed_rng(), torch.no_grad():
-            metrics = {k: float(v) for k, v in self.task.evaluate(self.eval_batches).items()}
+            return {k: float(v) for k, v in self.task.evaluate(self.eval_batches).items()}
+
+    def _evaluate(self) -> dict[str, float]:
+        metrics = self._measure()
         self.accelerator.log({f"metric/{k}": v for k, v in metrics.items()}, step=self.step)
         if self.is_main:
             self._append_log({"step": self.step, "kind": "metric", **metrics})
