@@ -24,8 +24,8 @@ At the end of a run the exported networks are written to ``fashion_gans/assets/m
 * one folder per network (``generator/``, or ``gen_ab/`` + ``gen_ba/``), each written by ``save_pretrained``
   (``config.json`` + ``model.safetensors`` + ``README.md`` model card);
 * ``bundle.json``: name, task, preset, model overrides, data description, the full training configuration,
-  steps, wall time (summed over every session of the run), machine, date and the held-out metrics of the run's
-  ``final_metrics.json``;
+  the number of processes it trained on, steps, wall time (summed over every session of the run), machine, date
+  and the held-out metrics of the run's ``final_metrics.json``;
 * ``README.md``: the bundle's model card.
 
 Wall times and per-step times are also recorded in ``benchmarks/bundled_training.json`` (with the machine,
@@ -142,7 +142,25 @@ STYLE_LOSS_WEIGHTS = {"cycle": 5.0, "identity": 0.5, "adversarial": 1.0}
 #: 1.13 / 1.31; stripes 0.02 / 0.15).  The colour-statistics term already asks for the source's neighbour
 #: differences and the generators do not meet it, so a further texture statistic in the loss was not tried.
 #: InstanceNorm erases each image's channel means, which carry a flat object's colour: an InstanceNorm
-#: autoencoder's reconstructions came out grey.
+#: autoencoder's reconstructions came out grey.  (The figures above were read by the earlier attribute network.)
+#: The bundle now uses appearance-flow generators (preset ``discogan_flow_small``, same weights and schedule): they
+#: copy the source's surface onto the outline they draw instead of redrawing it.  Trials (held-out items of the
+#: training world, 32 per direction, so rough): with a per-pixel flow, colour kept 94% / 94% and pattern 75% / 75%
+#: at step 600 (``discogan_small`` needed 3000 steps for 75% / 81% colour), style 66% / 50% at step 2750, the
+#: handbags' and shoes' outlines still forming.  Three other flows were worse.  Decoded at H/4 and upsampled (a
+#: smooth flow), it swirled the pattern (600 steps: style 6% / 6%, read as the other domain 9% / 6%).  One affine
+#: map per image over the same grid kept the pattern on 88-100% of items in both directions at steps 300-450, but
+#: the grid spreads the middle of the source over the whole frame, so the pattern came out magnified and was lost
+#: again as the outlines formed (step 1500: pattern 31% / 47%).  An affine map at scale 1, folded like a mirror into
+#: a box around the object, drew stripes on plain items (the box's corners reach past irregular outlines into the
+#: background and the sole; step 500: pattern 44% / 50%).  Without the identity term the affine generators lost
+#: the colour (600 steps: 12% / 22%): it is what first makes them take the sample rather than draw.  At 10000
+#: steps, on the validation world (seed 4242, 256 items), the per-pixel flow keeps the style of 60% / 45% of items
+#: against 47% / 38% for the AdaIN generators' shipped weights (colour 94% / 93%, pattern 83% / 59% against 54% /
+#: 46%, read as the other domain 74% / 83% against 98% / 87%): the pattern is what the flow improves, the
+#: handbags' outlines what it loses; the pattern is still scrambled on a third of the items.  The shipped
+#: per-pixel run's recorded wall time (82 min) counts a 15-minute pause of its first session and trials run beside
+#: it; its median step took 0.36 s / 0.32 s in its two sessions, about 55 min for 10000 steps.
 STYLE_SYNTHETIC_LOSS_WEIGHTS = {"cycle": 10.0, "identity": 5.0, "adversarial": 1.0, "colour": 5.0}
 
 #: Garment extraction: the pixel L1 alone leaves the colours washed out (2000 steps: 74% of held-out garments read
@@ -195,7 +213,7 @@ BUNDLES: dict[str, Bundle] = {b.name: b for b in (
         steps=6000, quick_steps=300, batch_size=16, loss_weights=GARMENT_LOSS_WEIGHTS,
     ),
     Bundle(
-        name="style-synthetic", task="style", preset="discogan_adain_small", data="synthetic", synthetic_size=2000,
+        name="style-synthetic", task="style", preset="discogan_flow_small", data="synthetic", synthetic_size=2000,
         description="synthetic shoes (A) <-> handbags (B), 64x64, unpaired; a shoe and a handbag of one style "
                     "share colour and pattern",
         steps=10000, quick_steps=300, batch_size=8, loss_weights=STYLE_SYNTHETIC_LOSS_WEIGHTS,
@@ -428,7 +446,8 @@ def export_bundle(bundle: Bundle, *, run_dir: Path, out_root: Path, machine: dic
         raise SystemExit(f"{run_dir}: no finished run (final_metrics.json and final/ are written at the end); "
                          f"train the bundle first")
     metrics = _read_json(final_metrics, {})
-    train = _read_json(run_dir / "config.json", {}).get("train", {})
+    run_config = _read_json(run_dir / "config.json", {})
+    train = run_config.get("train", {})
     try:  # record where the run lives relative to the repository, not this machine's absolute path
         train["output_dir"] = str(Path(train["output_dir"]).resolve().relative_to(_REPO))
     except (KeyError, ValueError):
@@ -440,6 +459,8 @@ def export_bundle(bundle: Bundle, *, run_dir: Path, out_root: Path, machine: dic
     meta = {
         "name": bundle.name, "task": bundle.task, "preset": bundle.preset, "model_overrides": bundle.model_overrides,
         "data": bundle.description, "data_source": bundle.data, "train": train,
+        # How many processes trained it (the step count of an epoch-based run depends on it; --rescore reads it).
+        "num_processes": int(run_config.get("num_processes", 1)),
         "steps": int(metrics.get("step", train.get("max_steps", 0))),
         # Sessions that trained no step (a resume at the final step only re-evaluates and exports) do not count.
         "wall_seconds": round(sum(s["wall_seconds"] for s in sessions if s["end_step"] > s["start_step"]), 1),
@@ -493,7 +514,7 @@ def rescore_bundle(bundle: Bundle, *, folder: Path, command: str) -> dict:
         config = TrainConfig.from_dict({**meta["train"], "output_dir": tmp, "resume": "", "hub_repo": "",
                                         "log_with": "none"})
         trainer = Trainer(config)
-        measured = trainer.evaluate_exported(folder)
+        measured = trainer.evaluate_exported(folder, num_processes=int(meta.get("num_processes", 1)))
         kept = {k: v for k, v in meta["metrics"].items() if k in trainer.task.unexported_metrics}
     previous = meta["metrics"]
     history = list(meta.get("rescored", []))

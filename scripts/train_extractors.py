@@ -92,8 +92,8 @@ def train_fmnist(args) -> None:
 
 def train_synthetic(args) -> None:
     from fashion_gans.metrics.extractors.domain import synthetic_attributes_config
-    from fashion_gans.metrics.extractors.train import (TrainConfig, evaluate, evaluate_by_domain, render_synthetic,
-                                                       train_domain_net)
+    from fashion_gans.metrics.extractors.train import (TrainConfig, evaluate, evaluate_by_domain, predict,
+                                                       render_synthetic, train_domain_net)
 
     t0 = time.time()
     cfg = synthetic_attributes_config()
@@ -106,10 +106,11 @@ def train_synthetic(args) -> None:
     print(f"[{cfg.name}] rendered {x.shape[0]} training and {xh.shape[0]} held-out images "
           f"({time.time() - t0:.0f}s)")
     ext = train_domain_net(cfg, x, y, tc)
-    acc = evaluate(ext, xh, yh)
+    preds = predict(ext, xh, yh)  # read once, scored overall and per domain
+    acc = evaluate(ext, xh, yh, predictions=preds)
     for k, v in acc.items():
         print(f"[{cfg.name}] held-out {k}: {v['accuracy']:.4f} (n={v['n']})")
-    by_domain = evaluate_by_domain(ext, xh, yh)
+    by_domain = evaluate_by_domain(ext, xh, yh, predictions=preds)
     for d, heads in by_domain.items():
         print(f"[{cfg.name}] held-out {d}: " + ", ".join(f"{k} {v['accuracy']:.4f}" for k, v in heads.items()))
     data = {"train": {"world_seed": args.seed, "persons": args.persons, "flats": args.flats,

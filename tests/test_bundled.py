@@ -24,6 +24,7 @@ META_KEYS = {"name", "task", "preset", "model_overrides", "data", "train", "step
              "metrics"}
 HELD_OUT_SEED = 9731  # the bundles are trained on the world of seed 0
 SHOE_CLASSES, BAG_CLASS = (5, 7, 9), 8  # Fashion-MNIST: Sandal, Sneaker, Ankle boot; Bag
+STYLE_KEPT_FLOOR = 0.6  # colour and pattern both kept (the earlier AdaIN generators: 50% of shoes)
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +180,22 @@ def test_synthetic_style_translation_keeps_the_colour(world):
         # most common source colour.
         constant = colour_in.bincount().max().item() / len(colour_in)
         assert kept > max(0.4, constant + 0.2), (kept, constant)
+
+
+def test_synthetic_style_translation_keeps_the_pattern(world):
+    """The shipped generators copy the source's surface: the translations keep the pattern (solid, stripes, checks,
+    dots) and the colour together, where one output whatever the input keeps at most the most common pattern."""
+    from fashion_gans.evaluation.task_metrics import read_attributes
+
+    batch, fake_bag, fake_shoe = _synthetic_style_translations(world)
+    for source, translated in ((batch["shoe"], fake_bag), (batch["bag"], fake_shoe)):
+        before = read_attributes(source, ("colour", "pattern"))
+        after = read_attributes(translated, ("colour", "pattern"))
+        pattern = before["pattern"] == after["pattern"]
+        constant = before["pattern"].bincount().max().item() / len(pattern)
+        assert pattern.float().mean().item() > constant + 0.15, (pattern.float().mean().item(), constant)
+        both = (pattern & (before["colour"] == after["colour"])).float().mean().item()
+        assert both > STYLE_KEPT_FLOOR, both
 
 
 def test_fmnist_style_translation_changes_the_class(fashion_mnist_dir):

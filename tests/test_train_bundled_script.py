@@ -25,10 +25,11 @@ def _args(tmp_path: Path, *extra: str) -> list[str]:
             "--benchmark-file", str(tmp_path / "bench.json"), *extra]
 
 
-def test_trains_resumes_and_exports_a_bundle_with_its_record(script, tmp_path, one_thread):
+def test_trains_resumes_and_exports_a_bundle_with_its_record(script, tmp_path, one_thread, monkeypatch):
     from huggingface_hub import ModelCard
 
     from fashion_gans.models.sources import load_networks
+    from fashion_gans.training.trainer import Trainer
 
     assert script.main(_args(tmp_path, "--steps", "4")) == 0
     with pytest.raises(SystemExit, match="--resume"):  # a finished run is not silently trained over
@@ -40,6 +41,7 @@ def test_trains_resumes_and_exports_a_bundle_with_its_record(script, tmp_path, o
     assert [(s["start_step"], s["end_step"]) for s in sessions] == [(0, 4), (4, 6)]
     meta = json.loads((out / "bundle.json").read_text())
     assert meta["steps"] == 6 and meta["wall_seconds"] == pytest.approx(sum(s["wall_seconds"] for s in sessions))
+    assert meta["num_processes"] == 1
     bench = json.loads((tmp_path / "bench.json").read_text())["bundles"]["style-fmnist"]
     assert bench["steps"] == 6 and len(bench["sessions"]) == 2 and "--resume" in bench["command"]
 
@@ -62,11 +64,21 @@ def test_trains_resumes_and_exports_a_bundle_with_its_record(script, tmp_path, o
     # network leaves them) are replaced, the earlier ones kept under "rescored", and the weights are untouched.
     weights = {p.relative_to(out): p.read_bytes() for p in out.rglob("*.safetensors")}
     stale = {**meta, "metrics": {**meta["metrics"], **{k: v + 1.0 for k, v in measured.items()}}}
+    # The recorded process count reaches the scoring (a max_steps run's evaluation does not depend on it).
+    stale["num_processes"] = 2
     (out / "bundle.json").write_text(json.dumps(stale))
     shutil.rmtree(run)  # no run folder needed
     with pytest.raises(SystemExit, match="--rescore"):
         script.main(_args(tmp_path, "--rescore", "--resume"))
+    scored_with, evaluate_exported = [], Trainer.evaluate_exported
+
+    def spy(self, folder, *, num_processes=1):
+        scored_with.append(num_processes)
+        return evaluate_exported(self, folder, num_processes=num_processes)
+
+    monkeypatch.setattr(Trainer, "evaluate_exported", spy)
     assert script.main(_args(tmp_path, "--rescore")) == 0
+    assert scored_with == [2]
     again = json.loads((out / "bundle.json").read_text())
     assert {k: v for k, v in again["metrics"].items() if k != "step"} == pytest.approx(measured, rel=1e-5)
     assert again["metrics"]["step"] == 6 and again["steps"] == 6 and again["wall_seconds"] == meta["wall_seconds"]

@@ -14,6 +14,10 @@ ResNet generator keeps the input's silhouette.
 mean and standard deviation of every encoder level's features, mapped to a vector that sets the scale and bias
 of every decoder layer (AdaIN, Huang & Belongie 2017, as MUNIT's decoder), so colour and pattern can reach an
 outline of the other domain without passing through the small spatial code.
+``"discogan_flow"`` adds an appearance-flow head to that style-code generator (:class:`AppearanceFlowEncoderDecoder`,
+after Zhou et al. 2016, "View Synthesis by Appearance Flow"): besides the drawn image, the generator decides where
+to sample the input and how much of each output pixel to take from that sample, so the surface of the source
+object (its colour and its pattern) is copied onto an outline of the other domain rather than redrawn.
 
 Both directions are first-class modules (the thesis code exposed only ``gen_a_to_b`` through its ``gen``
 property, whose setter was a no-op).  Training-side fixes of the thesis code (fakes detached for the D step,
@@ -23,18 +27,38 @@ identity weight 5 as in the thesis rather than the code's 0.1) belong to the tra
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .blocks import AdaIN, PatchGANDiscriminator, ResnetBlock, UNet, make_norm
 from .config import CycleGANConfig
 from .hub import HubModel
 
-__all__ = ["CycleGANGenerator", "CycleGANDiscriminator"]
+__all__ = ["AppearanceFlowEncoderDecoder", "CycleGANGenerator", "CycleGANDiscriminator", "StyleCodeEncoderDecoder",
+           "object_mask", "pixel_centres"]
 
 _DATASET = ("handbags_64.hdf5 / shoes_64.hdf5 (iGAN handbags, UT Zappos50K shoes), Fashion-MNIST shoes and bags, "
             "or the fashion-gans synthetic shoes and handbags")
 _LICENSE = ("UT Zappos50K and the iGAN handbags are distributed for academic, non-commercial use; weights trained "
             "on them inherit that restriction (Fashion-MNIST: MIT; synthetic data: MIT)")
+
+
+def object_mask(images: torch.Tensor, threshold: float = 0.15) -> torch.Tensor:
+    """``(N, 1, H, W)`` float mask of each image's object pixels: pixels farther than ``threshold`` (largest
+    channel difference, [0, 1] scale) from the mean colour of the image's four 2x2 corners, the background of a
+    product photo.  An image without such pixels is all object.  ``images`` in [-1, 1]; no gradient."""
+    with torch.no_grad():
+        x = (images.float() + 1) / 2
+        corners = torch.cat([x[..., :2, :2], x[..., :2, -2:], x[..., -2:, :2], x[..., -2:, -2:]], dim=-1)
+        mask = ((x - corners.mean(dim=(-2, -1), keepdim=True)).abs().amax(dim=1, keepdim=True) > threshold).float()
+        return torch.where(mask.sum(dim=(2, 3), keepdim=True) > 0, mask, torch.ones_like(mask))
+
+
+def pixel_centres(size: int, device: torch.device | str | None = None,
+                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The ``size`` pixel centres of one image axis in ``grid_sample``'s [-1, 1] coordinates
+    (``align_corners=False``)."""
+    return (2 * torch.arange(size, device=device, dtype=dtype) + 1) / size - 1
 
 
 class CycleGANGenerator(HubModel, tags=["image-to-image", "cyclegan", "discogan"]):
@@ -56,6 +80,9 @@ class CycleGANGenerator(HubModel, tags=["image-to-image", "cyclegan", "discogan"
         "discogan_adain": "DiscoGAN encoder-decoder with a global style code: the mean and standard deviation of "
                           "every encoder level's features, mapped to a style vector that sets the scale and bias "
                           "of every decoder layer (AdaIN), tanh.",
+        "discogan_flow": "DiscoGAN encoder-decoder with a global style code (AdaIN) and an appearance-flow head: "
+                         "each output pixel blends a drawn colour (tanh) with a sample of the input object's "
+                         "surface taken where the decoded flow points (bilinear), by a decoded mask.",
     }
     card_dataset = _DATASET
     card_data_license = _LICENSE
@@ -79,6 +106,9 @@ class CycleGANGenerator(HubModel, tags=["image-to-image", "cyclegan", "discogan"
         elif c.generator == "discogan_adain":
             self.net = StyleCodeEncoderDecoder(self.c_in, self.c_out, c.g_base_channels, c.g_down, c.g_norm,
                                                c.g_style_dim)
+        elif c.generator == "discogan_flow":
+            self.net = AppearanceFlowEncoderDecoder(self.c_in, self.c_out, c.g_base_channels, c.g_down, c.g_norm,
+                                                    c.g_style_dim)
         else:
             k = c.g_stem_kernel
             layers: list[nn.Module] = [
@@ -101,6 +131,8 @@ class CycleGANGenerator(HubModel, tags=["image-to-image", "cyclegan", "discogan"
         h, w = self.config.image_size
         if x.ndim != 4 or x.shape[1] != self.c_in or tuple(x.shape[-2:]) != (h, w):
             raise ValueError(f"input: expected (N, {self.c_in}, {h}, {w}), got {tuple(x.shape)}")
+        if isinstance(self.net, AppearanceFlowEncoderDecoder):
+            return self.net(x)  # already a blend of images in [-1, 1]
         return torch.tanh(self.net(x))
 
 
@@ -164,14 +196,79 @@ class StyleCodeEncoderDecoder(nn.Module):
             stats += [flat.mean(2), flat.std(2)]
         return x, self.style(torch.cat(stats, dim=1).to(x.dtype))
 
-    def decode(self, h: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        """A spatial code decoded under a style vector (before ``tanh``)."""
+    def features(self, h: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """The decoder's last hidden layer (at ``H / 2``) for a spatial code under a style vector."""
         for up, adain in zip(self.up, self.adain):
             h = torch.relu(adain(up(h), style))
-        return self.head(h)
+        return h
+
+    def decode(self, h: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """A spatial code decoded under a style vector (before ``tanh``)."""
+        return self.head(self.features(h, style))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(*self.style_code(x))
+
+
+class AppearanceFlowEncoderDecoder(StyleCodeEncoderDecoder):
+    """:class:`StyleCodeEncoderDecoder` whose output copies the input object's surface where it can.
+
+    A second head on the decoder's last layer gives, per output pixel, a flow ``(dx, dy)`` and a mask logit.  The
+    pixel is ``m * x(p + flow) + (1 - m) * tanh(drawn)``: a bilinear sample of the input at ``p + flow`` blended
+    with the colour the ordinary head draws (backgrounds, soles, handles).  ``p`` is a fixed sampling grid inside
+    the input *object*: the output frame laid over the object's centre of mass, scaled to ``spread`` times its
+    extent along each axis (object pixels: :func:`object_mask`; the extent of a uniform rectangle is ``sqrt(3)``
+    standard deviations of its pixel coordinates).  Without that grid, output pixels over a plain background
+    would sample the flat background, which gives the flow no gradient towards the object.  The flow and mask
+    head starts at zero: at initialisation every output pixel is half the drawn colour and half a sample of the
+    object's middle.
+
+    A translation that copies the source's surface keeps its colour by construction, and its pattern as far as
+    the flow keeps neighbouring samples together, where a decoder that redraws them from a code tends to draw one
+    generic texture; it needs as many output as input channels.
+    """
+
+    spread: float = 0.6
+
+    def __init__(self, c_in: int, c_out: int, base: int, down: int, norm: str, style_dim: int) -> None:
+        if c_in != c_out:
+            raise ValueError(f"appearance flow copies input pixels and needs as many output as input channels, "
+                             f"got {c_in} -> {c_out}")
+        super().__init__(c_in, c_out, base, down, norm, style_dim)
+        self.flow_head = nn.ConvTranspose2d(self.head.in_channels, 3, 4, stride=2, padding=1)
+        nn.init.zeros_(self.flow_head.weight)
+        nn.init.zeros_(self.flow_head.bias)
+
+    @torch.no_grad()
+    def object_grid(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, H, W, 2)`` sampling grid (``grid_sample``'s ``(x, y)`` in [-1, 1], pixel centres) of the output
+        frame laid over the middle of each input's object."""
+        n, _, h, w = x.shape
+        mask = object_mask(x)[:, 0]  # (N, H, W)
+        ys, xs = pixel_centres(h, x.device), pixel_centres(w, x.device)
+        area = mask.sum(dim=(1, 2))
+        cy = (mask * ys[:, None]).sum(dim=(1, 2)) / area
+        cx = (mask * xs[None, :]).sum(dim=(1, 2)) / area
+        sy = ((mask * (ys[:, None] - cy[:, None, None]) ** 2).sum(dim=(1, 2)) / area).sqrt().clamp(min=1.0 / h)
+        sx = ((mask * (xs[None, :] - cx[:, None, None]) ** 2).sum(dim=(1, 2)) / area).sqrt().clamp(min=1.0 / w)
+        k = self.spread * 3 ** 0.5
+        gy = cy[:, None] + k * sy[:, None] * ys[None, :]  # (N, H)
+        gx = cx[:, None] + k * sx[:, None] * xs[None, :]  # (N, W)
+        return torch.stack([gx[:, None, :].expand(n, h, w), gy[:, :, None].expand(n, h, w)], dim=-1)
+
+    def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(drawn, sampled, mask)``: the drawn image (tanh), the input sampled along the flow, and the share
+        ``m`` in [0, 1] of the sample in each output pixel ``(N, 1, H, W)``."""
+        h = self.features(*self.style_code(x))
+        drawn = torch.tanh(self.head(h))
+        flow = self.flow_head(h)
+        grid = self.object_grid(x).to(flow.dtype) + flow[:, :2].permute(0, 2, 3, 1)
+        sampled = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        return drawn, sampled, torch.sigmoid(flow[:, 2:3])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        drawn, sampled, m = self.parts(x)
+        return m * sampled + (1 - m) * drawn
 
 
 class CycleGANDiscriminator(HubModel, tags=["image-to-image", "cyclegan", "discogan", "discriminator"]):

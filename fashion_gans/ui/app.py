@@ -98,9 +98,10 @@ TOOLS = (
     ),
     (
         "Style matching",
-        "A shoe → a handbag of matching style, and back. Model: DiscoGAN/CycleGAN (two ResNet generators, two "
-        "PatchGANs), trained on the iGAN handbags/Zappos shoes files, Fashion-MNIST shoes ↔ bags, or the "
-        "synthetic world's shared styles.",
+        "A shoe → a handbag of matching style, and back. Model: DiscoGAN/CycleGAN (two generators, two "
+        "PatchGANs; the synthetic model's generators copy the shoe's surface onto the handbag they draw through "
+        "an appearance flow), trained on the iGAN handbags/Zappos shoes files, Fashion-MNIST shoes ↔ bags, or "
+        "the synthetic world's shared styles.",
     ),
     (
         "Generation",

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from fashion_gans.metrics.extractors import ASSETS_DIR, FIDInceptionV3, ThesisInceptionV3, resize_bilinear_tf1
 from fashion_gans.metrics.extractors.domain import DomainExtractor, fmnist_config, synthetic_attributes_config
 from fashion_gans.metrics.extractors.inception import FID_WEIGHTS_FILENAME
-from fashion_gans.metrics.extractors.train import (TrainConfig, evaluate, evaluate_by_domain,
+from fashion_gans.metrics.extractors.train import (TrainConfig, evaluate, evaluate_by_domain, predict,
                                                    fmnist_arrays, jpeg_round_trip, render_synthetic,
                                                    train_domain_net)
 from fashion_gans.metrics.features import get_extractor, list_extractors
@@ -259,6 +259,14 @@ def test_evaluate_by_domain_splits_the_heads():
     overall = evaluate(ext, x, y)["colour"]
     mixed = sum(r["colour"]["accuracy"] * r["colour"]["n"] for r in res.values()) / overall["n"]
     assert mixed == pytest.approx(overall["accuracy"])
+    # Predictions read once serve both scores; given the true labels as predictions, every head is right.
+    preds = predict(ext, x, y)
+    assert evaluate_by_domain(ext, x, y, predictions=preds) == res and evaluate(ext, x, y, predictions=preds) == \
+        evaluate(ext, x, y)
+    perfect = evaluate_by_domain(ext, x, y, predictions={k: v.clone() for k, v in y.items()})
+    assert all(h["accuracy"] == 1.0 for heads in perfect.values() for h in heads.values())
+    with pytest.raises(ValueError, match="'colour'"):
+        evaluate(ext, x, y, predictions={**preds, "colour": preds["colour"][:3]})
 
 
 # --------------------------------------------------------------------------------------------- determinism

@@ -17,7 +17,7 @@ from fashion_gans.models import (
     get_preset,
     list_presets,
 )
-from fashion_gans.models.cyclegan import CycleGANGenerator, StyleCodeEncoderDecoder
+from fashion_gans.models.cyclegan import AppearanceFlowEncoderDecoder, CycleGANGenerator, StyleCodeEncoderDecoder
 from fashion_gans.models.config import CycleGANConfig, PGPGConfig, PixelDTGANConfig, StyleGANConfig
 from fashion_gans.models.config import FaderConfig
 from fashion_gans.models.config import IcGANConfig
@@ -197,7 +197,7 @@ def test_discogan_adain_style_code_sets_the_decoder():
         assert torch.allclose(torch.tanh(net.decode(h, style)), models["gen_ab"](x), atol=1e-6)
 
 
-def test_discogan_adain_carries_colour_across_a_shape_change():
+def test_discogan_adain_carries_colour_across_a_shape_change(one_thread):
     """A tiny style-code generator learns to draw a disc in the colour of an input square (other shape, other
     place): the colour must cross the 4x4 code or the style vector, as a shoe's colour must reach a handbag."""
     torch.manual_seed(0)
@@ -231,6 +231,84 @@ def test_discogan_adain_carries_colour_across_a_shape_change():
     with torch.no_grad():
         after = disc_colour_error(gen(x_test), c_test)
     assert after < 0.35 * before and after < 0.2, (before, after)
+
+
+def test_appearance_flow_starts_inside_the_object():
+    """At initialisation the flow generator's sampled half is the input object's own surface, wherever the
+    object sits and whatever its size; the other half is the drawn image."""
+    cfg = get_preset("discogan_flow_small")
+    gen = CycleGANGenerator(cfg).eval()
+    assert isinstance(gen.net, AppearanceFlowEncoderDecoder)
+    x = torch.ones(3, 3, 64, 64)
+    x[0, :, 40:56, 4:60] = torch.tensor([-1.0, 0.2, 0.6])[:, None, None]  # a wide, low object (a shoe's box)
+    x[1, :, 8:40, 20:36] = torch.tensor([0.5, -0.5, -1.0])[:, None, None]  # a tall one, high up (a bag's)
+    x[2] = -0.2  # no object at all: the whole frame counts
+    with torch.no_grad():
+        drawn, sampled, m = gen.net.parts(x)
+        out = gen(x)
+    assert torch.allclose(m, torch.full_like(m, 0.5))
+    assert torch.allclose(out, 0.5 * sampled + 0.5 * drawn, atol=1e-6)
+    for i in range(3):  # every output pixel samples the object's colour, none the white background
+        colour = x[i, :, 48, 32] if i == 0 else x[i, :, 24, 28]
+        assert torch.allclose(sampled[i], colour[:, None, None].expand_as(sampled[i]), atol=1e-5), i
+    grid = gen.net.object_grid(x)
+    # Object 0 spans x in [4, 60) and y in [40, 56): the grid covers 60% of it around its centre.
+    for axis, (lo, hi) in enumerate([(4, 60), (40, 56)]):  # x, then y, in pixels
+        inner = ((lo + 0.2 * (hi - lo)) / 32 - 1, (hi - 0.2 * (hi - lo)) / 32 - 1)  # [-1, 1] coordinates
+        assert inner[0] - 0.05 < grid[0, ..., axis].min() < inner[0] + 0.05, axis
+        assert inner[1] - 0.05 < grid[0, ..., axis].max() < inner[1] + 0.05, axis
+    with pytest.raises(ValueError, match="channels_a == channels_b"):
+        cfg.replace(channels_b=1)
+    with pytest.raises(ValueError, match="as many output as input channels"):
+        AppearanceFlowEncoderDecoder(3, 1, 8, 3, "batch", 8)
+
+
+def test_appearance_flow_copies_a_pattern_across_a_shape_change(one_thread):
+    """A tiny flow generator learns to show an input square's stripes (random colours, orientation and phase)
+    inside a disc elsewhere, the way a shoe's pattern must reach a handbag.  The disc comes out striped as the
+    square is: its pixels are the two stripe colours, not a blend (the best flat colour, their mean, is what a
+    translation that loses the pattern would draw), the stripes run the same way and fall where the true ones
+    do."""
+    yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    square = ((yy >= 4) & (yy < 14) & (xx >= 4) & (xx < 14)).float()
+    disc = ((yy - 21) ** 2 + (xx - 21) ** 2 <= 36).float()
+    inner = ((yy - 21) ** 2 + (xx - 21) ** 2 <= 16).float()  # the disc without its rim
+
+    def batch(n, gen):
+        c1, c2 = torch.rand(n, 3, 1, 1, generator=gen) - 1, torch.rand(n, 3, 1, 1, generator=gen)
+        vertical = torch.rand(n, 1, 1, 1, generator=gen) < 0.5
+        phase = torch.randint(0, 4, (n, 1, 1, 1), generator=gen).float()
+        stripes = ((torch.where(vertical, xx, yy) + phase) % 4 < 2).float()
+        texture = stripes * c1 + (1 - stripes) * c2
+        return texture * square + (1 - square), texture * disc + (1 - disc), c1, c2, vertical.flatten()
+
+    torch.manual_seed(0)
+    cfg = get_preset("cyclegan_small").replace(generator="discogan_flow", image_size=(32, 32), g_down=3,
+                                               g_base_channels=8, g_norm="batch", g_style_dim=16)
+    gen = CycleGANGenerator(cfg)
+    rng = torch.Generator().manual_seed(1)
+    opt = torch.optim.Adam(gen.parameters(), lr=2e-3)
+    for _ in range(300):
+        x, y, *_ = batch(16, rng)
+        loss = ((gen(x) - y).abs() * (1 + 9 * disc)).mean()  # the disc weighs as much as the white field
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    x, y, c1, c2, vertical = batch(64, torch.Generator().manual_seed(2))
+    gen.eval()
+    with torch.no_grad():
+        out = gen(x)
+    spread = (c1 - c2).abs().mean(dim=(1, 2, 3))  # how far apart the two stripe colours are
+    off_colours = (torch.minimum((out - c1).abs().mean(1), (out - c2).abs().mean(1)) * inner).sum((1, 2)) / inner.sum()
+    flat = ((c1 + c2) / 2 - c1).abs().mean(dim=(1, 2, 3))  # the flat mean colour is spread / 2 from both
+    assert torch.allclose(flat, spread / 2)
+    assert (off_colours / spread).mean() < 0.25, (off_colours / spread).mean()  # flat colour: 0.5
+    dx = ((out[..., :, 1:] - out[..., :, :-1]).abs().mean(1) * inner[:, 1:]).sum((1, 2))
+    dy = ((out[..., 1:, :] - out[..., :-1, :]).abs().mean(1) * inner[1:, :]).sum((1, 2))
+    assert ((dx > dy) == vertical).float().mean() > 0.95  # vertical stripes change along x
+    # And in phase: the disc's pixels are the true stripes, far closer than the flat colour's error (spread / 2).
+    disc_error = ((out - y).abs().mean(1) * disc).sum((1, 2)) / disc.sum()
+    assert disc_error.mean() < 0.2 * (spread / 2).mean(), (disc_error.mean(), (spread / 2).mean())
 
 
 def test_pgpg_256x176_is_non_square_end_to_end():

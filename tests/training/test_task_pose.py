@@ -47,7 +47,7 @@ def test_registered_and_defaults():
 
 
 def test_learns_on_synthetic_pairs(tmp_path, data_dir, one_thread):
-    """~200 CPU steps: held-out L1 falls well below its start and below the copy-the-source baseline."""
+    """150 CPU steps: held-out L1 falls to a fraction of its start and below the mean-target baseline."""
     task = PoseTask(_config(tmp_path, data_dir), _model())
     train, test = task.build_dataset("train"), task.build_dataset("test")
     assert isinstance(train, InShopPoseDataset) and train.size == (SIZE, SIZE) and len(test) > 0
@@ -57,25 +57,25 @@ def test_learns_on_synthetic_pairs(tmp_path, data_dir, one_thread):
     before = task.evaluate(eval_batches)
     loader = DataLoader(train, batch_size=8, shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(0))
     step, epoch = 0, 0
-    while step < 200:
+    while step < 150:
         task.on_epoch_start(epoch)
         for batch in loader:
             losses = task.training_step(batch, step)
             assert all(v.ndim == 0 and not v.requires_grad and torch.isfinite(v) for v in losses.values())
             step += 1
-            if step == 200:
+            if step == 150:
                 break
         epoch += 1
     after = task.evaluate(eval_batches)
-    assert after["l1"] < 0.7 * before["l1"], (before, after)
-    assert after["l1_coarse"] < 0.7 * before["l1_coarse"], (before, after)
-    assert after["l1_masked"] < 0.7 * before["l1_masked"], (before, after)
+    assert after["l1"] < 0.3 * before["l1"], (before, after)
+    assert after["l1_coarse"] < 0.3 * before["l1_coarse"], (before, after)
+    assert after["l1_masked"] < 0.4 * before["l1_masked"], (before, after)
     # Trivial baseline: the mean training target image (copying the source, ``l1_copy_source``, is a stronger
     # one on the white studio background; a few hundred CPU steps do not reliably beat it).
     mean_target = torch.stack([item["target_image"] for item in train]).mean(0)
     mean_l1 = torch.cat([(b["target_image"] - mean_target).abs().flatten(1).mean(1) for b in eval_batches]).mean()
     assert after["l1"] < float(mean_l1), (after, float(mean_l1))
-    assert after["ssim"] > before["ssim"], (before, after)
+    assert after["ssim"] > before["ssim"] + 0.2, (before, after)
     # Metrics are recomputable from the exported generator.
     G = task.export()["generator"]
     assert isinstance(G, PGPGGenerator)

@@ -12,7 +12,7 @@ import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from .domain import DomainExtractor, DomainNetConfig
 
 __all__ = ["TrainConfig", "deterministic", "fmnist_arrays", "render_synthetic", "train_domain_net", "evaluate",
-           "evaluate_by_domain", "jpeg_round_trip", "JPEG_QUALITIES",
+           "evaluate_by_domain", "predict", "jpeg_round_trip", "JPEG_QUALITIES",
            "render_keypoint_set", "train_keypoint_net", "evaluate_keypoints"]
 
 
@@ -221,19 +221,29 @@ def train_domain_net(cfg: DomainNetConfig, images: torch.Tensor, labels: dict[st
 
 
 @torch.no_grad()
-def evaluate(ext: DomainExtractor, images: torch.Tensor, labels: dict[str, torch.Tensor],
-             batch_size: int = 500) -> dict[str, dict]:
-    """Per-head accuracy ``{head: {"accuracy": float, "n": int}}`` over the images where the head applies."""
+def predict(ext: DomainExtractor, images: torch.Tensor, heads: Iterable[str],
+            batch_size: int = 500) -> dict[str, torch.Tensor]:
+    """The extractor's class per image for each of ``heads`` (``{head: (N,) long}``), in batches."""
     ext.eval()
-    preds: dict[str, list[torch.Tensor]] = {k: [] for k in labels}
+    heads = list(heads)
+    preds: dict[str, list[torch.Tensor]] = {k: [] for k in heads}
     for start in range(0, images.shape[0], batch_size):
-        out = ext(images[start:start + batch_size])
-        heads = out["heads"]
-        for k in labels:
-            preds[k].append(heads[k].argmax(1))
+        out = ext(images[start:start + batch_size])["heads"]
+        for k in heads:
+            preds[k].append(out[k].argmax(1))
+    return {k: torch.cat(v) if v else torch.empty(0, dtype=torch.long) for k, v in preds.items()}
+
+
+def evaluate(ext: DomainExtractor, images: torch.Tensor, labels: dict[str, torch.Tensor],
+             batch_size: int = 500, predictions: dict[str, torch.Tensor] | None = None) -> dict[str, dict]:
+    """Per-head accuracy ``{head: {"accuracy": float, "n": int}}`` over the images where the head applies
+    (label >= 0).  ``predictions``: the :func:`predict` output for these images, when already computed."""
+    preds = predictions if predictions is not None else predict(ext, images, labels, batch_size)
     result = {}
     for k, y in labels.items():
-        p = torch.cat(preds[k])
+        p = preds[k]
+        if p.shape != y.shape:
+            raise ValueError(f"head {k!r}: {tuple(p.shape)} predictions for {tuple(y.shape)} labels")
         keep = y >= 0
         result[k] = {"accuracy": float((p[keep] == y[keep]).float().mean()) if keep.any() else float("nan"),
                      "n": int(keep.sum())}
@@ -241,10 +251,13 @@ def evaluate(ext: DomainExtractor, images: torch.Tensor, labels: dict[str, torch
 
 
 def evaluate_by_domain(ext: DomainExtractor, images: torch.Tensor, labels: dict[str, torch.Tensor],
-                       batch_size: int = 500) -> dict[str, dict[str, dict]]:
+                       batch_size: int = 500, predictions: dict[str, torch.Tensor] | None = None,
+                       ) -> dict[str, dict[str, dict]]:
     """:func:`evaluate` on each domain's images separately (``{domain: {head: {"accuracy", "n"}}}``, heads that do
     not apply to a domain left out): the overall accuracy of a head hides a weak domain (a reader right on 98% of
-    all images may misread two-colour product photos)."""
+    all images may misread two-colour product photos).  The extractor reads every image once (or not at all when
+    ``predictions`` are given)."""
+    preds = predictions if predictions is not None else predict(ext, images, labels, batch_size)
     names = ext.cfg.heads["domain"]
     out = {}
     for d, name in enumerate(names):
@@ -252,7 +265,7 @@ def evaluate_by_domain(ext: DomainExtractor, images: torch.Tensor, labels: dict[
         if not keep.any():
             continue
         sub = {k: v[keep] for k, v in labels.items() if k != "domain" and bool((v[keep] >= 0).any())}
-        out[name] = evaluate(ext, images[keep], sub, batch_size)
+        out[name] = evaluate(ext, images[keep], sub, batch_size, predictions={k: preds[k][keep] for k in sub})
     return out
 
 

@@ -79,6 +79,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...models.cyclegan import object_mask
 from ..config import TrainingError
 from .base import Task, register_task
 from .common import eval_mode, frozen, lsgan_loss, schedule_steps
@@ -140,11 +141,7 @@ def object_mean_colour(images: torch.Tensor, threshold: float = 0.15) -> torch.T
     """Mean colour ([0, 1] RGB) of the object pixels of each image: pixels farther than ``threshold`` (max
     channel difference, [0, 1] scale) from the mean colour of the image's four 2x2 corners.  (N, C)."""
     x = (images.float() + 1) / 2
-    corners = torch.cat([x[..., :2, :2], x[..., :2, -2:], x[..., -2:, :2], x[..., -2:, -2:]], dim=-1)
-    background = corners.mean(dim=(-2, -1), keepdim=True)
-    mask = ((x - background).abs().amax(dim=1, keepdim=True) > threshold).float()
-    # An image without object pixels counts as all object (its mean colour).
-    mask = torch.where(mask.sum(dim=(2, 3), keepdim=True) > 0, mask, torch.ones_like(mask))
+    mask = object_mask(images, threshold)  # an image without object pixels counts as all object
     return (x * mask).sum(dim=(2, 3)) / mask.sum(dim=(2, 3))
 
 
@@ -160,9 +157,7 @@ def object_colour_stats(images: torch.Tensor, threshold: float = 0.15, close: in
     the colours of what it draws, not what counts as the object."""
     x = (images.float() + 1) / 2
     with torch.no_grad():
-        corners = torch.cat([x[..., :2, :2], x[..., :2, -2:], x[..., -2:, :2], x[..., -2:, -2:]], dim=-1)
-        background = corners.mean(dim=(-2, -1), keepdim=True)
-        mask = ((x - background).abs().amax(dim=1, keepdim=True) > threshold).float()
+        mask = object_mask(images, threshold)
         # Morphological closing: a pattern drawn in the background colour (white stripes, dots or check lines
         # a few pixels wide) belongs to the object and must count in its colour spread and differences.
         pad = close // 2
