@@ -105,12 +105,12 @@ def render_synthetic(cfg: DomainNetConfig, world_seed: int, n_person: int, n_fla
         raise ValueError(f"jpeg_fraction must be in [0, 1], got {jpeg_fraction!r}")
     world = sw.SyntheticWorld(world_seed)
 
-    def rng_for(kind: int, i: int) -> np.random.Generator:
+    def rng_for(kind: int, i: int, *sub: int) -> np.random.Generator:
         # One stream per item, so a smaller set is a prefix of a larger one with the same world seed.
-        return np.random.default_rng([world_seed, 7919, kind, i])
+        return np.random.default_rng([world_seed, 7919, kind, i, *sub])
 
     def stored(img: np.ndarray, kind: int, i: int, k: int = 0) -> np.ndarray:
-        rng = np.random.default_rng([world_seed, 7919, kind, i, 1 + k])
+        rng = rng_for(kind, i, 1 + k)  # the item's own stream for the JPEG choice
         if jpeg_fraction > 0 and rng.random() < jpeg_fraction:
             return jpeg_round_trip(img, int(rng.integers(JPEG_QUALITIES[0], JPEG_QUALITIES[1] + 1)))
         return img
@@ -238,7 +238,11 @@ def evaluate(ext: DomainExtractor, images: torch.Tensor, labels: dict[str, torch
              batch_size: int = 500, predictions: dict[str, torch.Tensor] | None = None) -> dict[str, dict]:
     """Per-head accuracy ``{head: {"accuracy": float, "n": int}}`` over the images where the head applies
     (label >= 0).  ``predictions``: the :func:`predict` output for these images, when already computed."""
-    preds = predictions if predictions is not None else predict(ext, images, labels, batch_size)
+    return _accuracy(predictions if predictions is not None else predict(ext, images, labels, batch_size), labels)
+
+
+def _accuracy(preds: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]) -> dict[str, dict]:
+    """:func:`evaluate`'s per-head accuracy of given predictions."""
     result = {}
     for k, y in labels.items():
         p = preds[k]
@@ -265,7 +269,7 @@ def evaluate_by_domain(ext: DomainExtractor, images: torch.Tensor, labels: dict[
         if not keep.any():
             continue
         sub = {k: v[keep] for k, v in labels.items() if k != "domain" and bool((v[keep] >= 0).any())}
-        out[name] = evaluate(ext, images[keep], sub, batch_size, predictions={k: preds[k][keep] for k in sub})
+        out[name] = _accuracy({k: preds[k][keep] for k in sub}, sub)
     return out
 
 
