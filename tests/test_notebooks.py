@@ -138,6 +138,9 @@ def test_training_notebook_runs_resumes_from_the_hub_stand_in_and_publishes(task
     assert metrics and (run / "eval" / "metrics.md").is_file()
     text = outputs_text(nb)
     assert "continued from step 2 (checkpoint from HUB_REPO) to step 4" in text
+    if task == "generation":  # the smoke run fine-tunes the bundled model (INIT_FROM)
+        assert "init_from generation-synthetic: generator loaded; discriminator from initialisation" in text
+        assert json.loads((run / "config.json").read_text())["train"]["init_from"] == "generation-synthetic"
     assert image_outputs(nb) >= 3  # sample grids and loss plots shown inline
     assert FAKE_TOKEN not in text and not find_secrets(text)
 

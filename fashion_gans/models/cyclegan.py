@@ -35,6 +35,7 @@ from .config import CycleGANConfig
 from .hub import HubModel
 
 __all__ = ["AppearanceFlowEncoderDecoder", "CycleGANGenerator", "CycleGANDiscriminator", "StyleCodeEncoderDecoder",
+           "sampling_rigidity",
            "object_mask", "pixel_centres"]
 
 _DATASET = ("handbags_64.hdf5 / shoes_64.hdf5 (iGAN handbags, UT Zappos50K shoes), Fashion-MNIST shoes and bags, "
@@ -264,11 +265,33 @@ class AppearanceFlowEncoderDecoder(StyleCodeEncoderDecoder):
         flow = self.flow_head(h)
         grid = self.object_grid(x).to(flow.dtype) + flow[:, :2].permute(0, 2, 3, 1)
         sampled = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        return drawn, sampled, torch.sigmoid(flow[:, 2:3])
+        m = torch.sigmoid(flow[:, 2:3])
+        if torch.is_grad_enabled():  # for a training loss on the sampling map (sampling_rigidity)
+            self.last_sampling = (grid, m)
+        return drawn, sampled, m
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         drawn, sampled, m = self.parts(x)
         return m * sampled + (1 - m) * drawn
+
+
+def sampling_rigidity(grid: torch.Tensor, share: torch.Tensor) -> torch.Tensor:
+    """How far an appearance flow's sampling map is from a translation at scale 1, in input pixels per output pixel.
+
+    ``grid`` ``(N, H, W, 2)`` is where each output pixel samples the input (``grid_sample`` coordinates) and
+    ``share`` ``(N, 1, H, W)`` the weight of that sample in the pixel.  Between horizontal neighbours the sampling
+    point should move one input pixel to the right, between vertical ones one pixel down: the mean L1 distance of
+    those steps from ``(1, 0)`` and ``(0, 1)``, weighted by both pixels' (detached) shares.  Zero where the output
+    copies an undistorted piece of the input, so the pattern keeps its scale and orientation; an L1 distance lets
+    the map jump between pieces (seams) where the outline needs it."""
+    n, h, w, _ = grid.shape
+    pixels = grid.new_tensor([w / 2.0, h / 2.0])
+    step_x = (grid[:, :, 1:] - grid[:, :, :-1]) * pixels - grid.new_tensor([1.0, 0.0])
+    step_y = (grid[:, 1:] - grid[:, :-1]) * pixels - grid.new_tensor([0.0, 1.0])
+    s = share[:, 0].detach()
+    wx, wy = s[:, :, 1:] * s[:, :, :-1], s[:, 1:] * s[:, :-1]
+    return ((step_x.abs().sum(-1) * wx).sum() / wx.sum().clamp(min=1e-6)
+            + (step_y.abs().sum(-1) * wy).sum() / wy.sum().clamp(min=1e-6))
 
 
 class CycleGANDiscriminator(HubModel, tags=["image-to-image", "cyclegan", "discogan", "discriminator"]):

@@ -141,6 +141,13 @@ class TrainConfig:
     """Accelerate tracker (``tensorboard``, ``wandb``, ... or ``none``)."""
     resume: str = ""
     """``latest`` (newest local checkpoint, else the Hub repo's), a checkpoint folder, or empty for a fresh run."""
+    init_from: str = ""
+    """Start from trained weights (fine-tuning): a bundled model name, a model or run folder, a checkpoint folder or a
+    Hub repo id (anything :func:`fashion_gans.models.load_networks` reads) of the same task.  Its exported networks
+    initialise the networks of the same name (for StyleGAN the exported EMA generator becomes the generator and
+    its average); the others (a discriminator that was not exported) start fresh, as do the optimisers and the
+    step count.  A resumed run takes its weights from the checkpoint instead.  Empty: every network starts from
+    its initialisation."""
     hub_repo: str = ""
     """Hub model repo (``user/name``) that receives checkpoints, logs and samples in the background, and that
     ``resume="latest"`` falls back to in an empty output_dir; ``file:/some/folder`` uses a local folder with the same

@@ -379,6 +379,8 @@ class Trainer:
         # ---- networks (under the seed) and optimisers
         set_seed(cfg.seed)
         models = task.build_models()
+        if cfg.init_from:
+            self._init_from(cfg.init_from, models)
         if cfg.channels_last:
             models = {k: m.to(memory_format=torch.channels_last) for k, m in models.items()}
         optimizers = task.build_optimizers(models)
@@ -404,6 +406,33 @@ class Trainer:
         for b in range(min(cfg.eval_batches, max(1, len(test) // eb))):
             self.eval_batches.append(self._collate([test[i] for i in range(b * eb, (b + 1) * eb)]))
         return log_with
+
+    def _init_from(self, source: str, models: dict[str, torch.nn.Module]) -> None:
+        """Copy the weights of ``source``'s exported networks into the networks of the same name (``init_from``)."""
+        from fashion_gans.models.hub import ModelFileError
+        from fashion_gans.models.sources import load_networks
+
+        try:
+            loaded = load_networks(source)
+        except (ModelFileError, OSError, ValueError) as exc:
+            raise TrainingError(f"TrainConfig.init_from: {source!r}: {exc}") from exc
+        task = loaded.meta.get("task")
+        if task is not None and task != self.config.task:
+            raise TrainingError(f"TrainConfig.init_from: {source!r} holds a {task!r} model; this run trains "
+                                f"{self.config.task!r}")
+        shared = sorted(set(loaded.networks) & set(models))
+        if not shared:
+            raise TrainingError(f"TrainConfig.init_from: {source!r} holds networks {sorted(loaded.networks)}, none of "
+                                f"which this run trains ({sorted(models)})")
+        for name in shared:
+            try:
+                models[name].load_state_dict(loaded.networks[name].state_dict())
+            except RuntimeError as exc:
+                raise TrainingError(f"TrainConfig.init_from: {source!r}: network {name!r} does not fit the configured "
+                                    f"model ({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
+        if self.is_main:
+            print(f"init_from {source}: {', '.join(shared)} loaded; "
+                  f"{', '.join(sorted(set(models) - set(shared))) or 'nothing'} from initialisation", flush=True)
 
     def evaluate_exported(self, folder: str | os.PathLike, *, num_processes: int = 1) -> dict[str, float]:
         """The held-out metrics of exported networks (``folder/<name>/`` as a run's ``final/`` or a bundled model
@@ -870,7 +899,9 @@ class Trainer:
         if debug:
             Path(debug).mkdir(parents=True, exist_ok=True)
             (Path(debug) / f"weights-{acc.process_index}.json").write_text(json.dumps(
-                {"rank": acc.process_index, "step": self.step, "sha256": weights_digest(self._bare_models())}))
+                {"rank": acc.process_index, "step": self.step,
+                 "sha256": weights_digest({**self._bare_models(),
+                                           **{f"export/{k}": m for k, m in self.task.export().items()}})}))
         acc.wait_for_everyone()
         return final
 

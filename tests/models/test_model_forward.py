@@ -17,7 +17,8 @@ from fashion_gans.models import (
     get_preset,
     list_presets,
 )
-from fashion_gans.models.cyclegan import AppearanceFlowEncoderDecoder, CycleGANGenerator, StyleCodeEncoderDecoder
+from fashion_gans.models.cyclegan import (AppearanceFlowEncoderDecoder, CycleGANGenerator, StyleCodeEncoderDecoder,
+                                          pixel_centres, sampling_rigidity)
 from fashion_gans.models.config import CycleGANConfig, PGPGConfig, PixelDTGANConfig, StyleGANConfig
 from fashion_gans.models.config import FaderConfig
 from fashion_gans.models.config import IcGANConfig
@@ -309,6 +310,33 @@ def test_appearance_flow_copies_a_pattern_across_a_shape_change(one_thread):
     # And in phase: the disc's pixels are the true stripes, far closer than the flat colour's error (spread / 2).
     disc_error = ((out - y).abs().mean(1) * disc).sum((1, 2)) / disc.sum()
     assert disc_error.mean() < 0.2 * (spread / 2).mean(), (disc_error.mean(), (spread / 2).mean())
+
+
+def test_sampling_rigidity_is_zero_for_a_translation_and_counts_the_distortion_in_pixels():
+    """A sampling map that copies a shifted, undistorted piece of the input costs nothing; one that magnifies
+    twice costs half a pixel per axis; a seam between two translated pieces costs only where both pixels take the
+    sample; the generator keeps the map and shares of its last training forward."""
+    h, w = 16, 24
+    ys, xs = pixel_centres(h), pixel_centres(w)
+    grid = torch.stack([xs[None, :].expand(h, w), ys[:, None].expand(h, w)], dim=-1)[None]  # the identity map
+    share = torch.ones(1, 1, h, w)
+    shifted = grid + torch.tensor([2 * 3 / w, 2 * -5 / h])  # 3 pixels right, 5 up
+    assert sampling_rigidity(shifted, share).item() == pytest.approx(0.0, abs=1e-5)
+    assert sampling_rigidity(grid * 0.5, share).item() == pytest.approx(1.0, abs=1e-5)  # 0.5 px off on each axis
+    rotated = torch.stack([grid[..., 1] * h / w, -grid[..., 0] * w / h], dim=-1)  # a quarter turn: the pattern turns
+    assert sampling_rigidity(rotated, share).item() == pytest.approx(4.0, abs=1e-4)
+    seam = shifted.clone()
+    seam[:, :, w // 2:, 0] += 2 * 6 / w  # the right half jumps 6 more pixels: one seam column
+    jump = sampling_rigidity(seam, share).item()
+    assert jump == pytest.approx(6 / (w - 1), abs=1e-4)  # 6 px on one of the w - 1 horizontal steps per row
+    drawn = share.clone()
+    drawn[..., w // 2] = 0.0  # that column is drawn, not sampled: the seam costs nothing
+    assert sampling_rigidity(seam, drawn).item() == pytest.approx(0.0, abs=1e-5)
+
+    gen = CycleGANGenerator(get_preset("discogan_flow_small")).train()
+    gen(torch.rand(2, 3, 64, 64) * 2 - 1)
+    grid_seen, share_seen = gen.net.last_sampling
+    assert grid_seen.shape == (2, 64, 64, 2) and share_seen.shape == (2, 1, 64, 64) and grid_seen.requires_grad
 
 
 def test_pgpg_256x176_is_non_square_end_to_end():

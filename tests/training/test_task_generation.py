@@ -250,3 +250,42 @@ def test_trainer_fit_exports_ema_generator(tmp_path):
     g = StyleGANGenerator.from_pretrained(tmp_path / "run" / "final" / "generator")
     z = torch.randn(2, 32)
     assert g(z, noise_mode="const").shape == (2, 1, 32, 32)
+
+
+def test_init_from_fine_tunes_the_exported_generator_with_a_fresh_critic(tmp_path):
+    """``init_from``: the generator and its average start at the source's exported (EMA) generator and the critic
+    at the initialisation a fresh run draws, so before any step the run measures what its source measures; another
+    task's model, a missing source and networks of another shape are refused by name."""
+    from fashion_gans.training.trainer import Trainer
+
+    kw = dict(max_steps=3, checkpoint_every=3, sample_every=3, eval_batches=1, batch_size=8,
+              preset="stylegan2_small", model_overrides=dict(TINY))
+    src = tmp_path / "src"
+    Trainer(_config(tmp_path, output_dir=str(src), **kw)).fit()
+    exported = StyleGAN2Generator.from_pretrained(src / "final" / "generator").state_dict()
+
+    tuned = Trainer(_config(tmp_path, output_dir=str(tmp_path / "tuned"), init_from=str(src), **kw))
+    tuned._setup(write_run=False)
+    fresh = Trainer(_config(tmp_path, output_dir=str(tmp_path / "fresh"), **kw))
+    fresh._setup(write_run=False)
+    for net in (tuned.task.unwrap("generator"), tuned.task.ema):
+        state = net.state_dict()
+        assert all(torch.equal(state[k], v) for k, v in exported.items())
+    fresh_g = fresh.task.unwrap("generator").state_dict()
+    assert not all(torch.equal(fresh_g[k], v) for k, v in exported.items())
+    fresh_d, tuned_d = fresh.task.unwrap("discriminator").state_dict(), tuned.task.unwrap("discriminator").state_dict()
+    assert all(torch.equal(tuned_d[k], v) for k, v in fresh_d.items())
+    scored = Trainer(_config(tmp_path, output_dir=str(tmp_path / "score"), **kw)).evaluate_exported(src / "final")
+    assert tuned._measure()["fd_pixels"] == pytest.approx(scored["fd_pixels"], rel=1e-5)
+    assert fresh._measure()["fd_pixels"] != pytest.approx(scored["fd_pixels"], rel=1e-3)
+
+    with pytest.raises(TrainingError, match="init_from: 'pose-synthetic' holds a 'pose' model"):
+        Trainer(_config(tmp_path, output_dir=str(tmp_path / "x"), init_from="pose-synthetic", **kw))._setup(
+            write_run=False)
+    with pytest.raises(TrainingError, match="init_from: .*nowhere"):
+        Trainer(_config(tmp_path, output_dir=str(tmp_path / "y"), init_from=str(tmp_path / "nowhere"), **kw))._setup(
+            write_run=False)
+    wider = dict(kw, model_overrides=dict(TINY, channels=(48, 32, 32, 16)))
+    with pytest.raises(TrainingError, match="network 'generator' does not fit"):
+        Trainer(_config(tmp_path, output_dir=str(tmp_path / "z"), init_from=str(src), **wider))._setup(
+            write_run=False)

@@ -169,17 +169,20 @@ def _assert_same(a, b, where="task"):
 
 @pytest.mark.skipif(shutil.which("accelerate") is None, reason="accelerate CLI not installed")
 @pytest.mark.parametrize("task,exported,port", [("style", "gen_ab", 29517), ("generation", "generator", 29519),
-                                                ("fader", "fader", 29521)])
+                                                ("fader", "fader", 29521), ("garment", "generator", 29523)])
 def test_two_processes_keep_identical_weights(tmp_path, task, exported, port):
-    """Weights, buffers included (StyleGAN's tracked w_avg, Fader's BatchNorm statistics), stay identical on both
-    processes, and the held-out metrics they report are those of one process scoring the exported weights (the
-    edit metrics, which depend on each image's position, tell a duplicated held-out set apart)."""
+    """Weights, buffers included (StyleGAN's tracked w_avg, Fader's BatchNorm statistics), and the weight averages
+    that are exported (StyleGAN's G EMA; the garment generator's average, whose BatchNorm statistics average each
+    process's own) stay identical on both processes, and the held-out metrics they report are those of one process
+    scoring the exported weights (the edit metrics, which depend on each image's position, tell a duplicated
+    held-out set apart)."""
     out, debug, audit, hub = tmp_path / "runs" / "ddp", tmp_path / "debug", tmp_path / "audit", tmp_path / "hub"
+    extra = {"schedule": {"ema_beta": 0.5}} if task == "garment" else {}  # the garment average is off by default
     # accelerate 1.x starts several CPU processes through its multi-process launcher (torchrun); the script's
     # --cpu flag keeps them on the CPU, where Accelerate picks the gloo backend.
     cmd = ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port), str(SCRIPT),
-           *_args(task, out, hub_repo=f"file:{hub}")]
+           *_args(task, out, hub_repo=f"file:{hub}", **extra)]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600,
                          env=_env(FASHION_GANS_DEBUG_DIR=str(debug), FASHION_GANS_WRITE_AUDIT=str(audit),
                                   OMP_NUM_THREADS="1"))
