@@ -222,6 +222,16 @@ def _flat_hparams(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _copy_weights(target: nn.Module, source: nn.Module, where: str) -> None:
+    """Load ``source``'s weights into ``target``; a network of another shape is a :class:`TrainingError`
+    "``where`` does not fit the configured model (...)"."""
+    try:
+        target.load_state_dict(source.state_dict())
+    except RuntimeError as exc:
+        raise TrainingError(f"{where} does not fit the configured model "
+                            f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
+
+
 def weights_digest(models: dict[str, nn.Module]) -> str:
     """SHA-256 over every network's state dict (names, shapes and bytes), in role order."""
     h = hashlib.sha256()
@@ -329,10 +339,11 @@ class Trainer:
                 (Path(audit_dir) / f"writes-{rank}.json").write_text(json.dumps(
                     {"rank": rank, "writes": self._audit.writes}))
 
-    def _setup(self, *, write_run: bool = True) -> str | None:
+    def _setup(self, *, write_run: bool = True, init_weights: bool = True) -> str | None:
         """Accelerator, task, data (every guard), networks, optimisers, schedulers and the fixed sample /
-        evaluation batches; with ``write_run`` also the output folder and its ``config.json``.  Returns the
-        tracker name (``None``: no tracker)."""
+        evaluation batches; with ``write_run`` also the output folder and its ``config.json``; with
+        ``init_weights`` the networks start from ``init_from`` where it is set.  Returns the tracker name
+        (``None``: no tracker)."""
         from accelerate import Accelerator
         from accelerate.utils import ProjectConfiguration, set_seed
 
@@ -379,7 +390,7 @@ class Trainer:
         # ---- networks (under the seed) and optimisers
         set_seed(cfg.seed)
         models = task.build_models()
-        if cfg.init_from:
+        if cfg.init_from and init_weights:
             self._init_from(cfg.init_from, models)
         if cfg.channels_last:
             models = {k: m.to(memory_format=torch.channels_last) for k, m in models.items()}
@@ -425,11 +436,7 @@ class Trainer:
             raise TrainingError(f"TrainConfig.init_from: {source!r} holds networks {sorted(loaded.networks)}, none of "
                                 f"which this run trains ({sorted(models)})")
         for name in shared:
-            try:
-                models[name].load_state_dict(loaded.networks[name].state_dict())
-            except RuntimeError as exc:
-                raise TrainingError(f"TrainConfig.init_from: {source!r}: network {name!r} does not fit the configured "
-                                    f"model ({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
+            _copy_weights(models[name], loaded.networks[name], f"TrainConfig.init_from: {source!r}: network {name!r}")
         if self.is_main:
             print(f"init_from {source}: {', '.join(shared)} loaded; "
                   f"{', '.join(sorted(set(models) - set(shared))) or 'nothing'} from initialisation", flush=True)
@@ -450,7 +457,7 @@ class Trainer:
         if loaded.task != self.config.task:
             raise TrainingError(f"{folder}: holds a {loaded.task!r} model; this configuration trains "
                                 f"{self.config.task!r}")
-        self._setup(write_run=False)
+        self._setup(write_run=False, init_weights=False)  # every scored network is replaced below
         self.task.assume_trained(self._run_steps(num_processes), num_processes)
         exported = self.task.export()
         missing = sorted(set(exported) - set(loaded.networks))
@@ -458,11 +465,7 @@ class Trainer:
             raise TrainingError(f"{folder}: holds a {loaded.task!r} model with networks {sorted(loaded.networks)}; "
                                 f"this configuration trains {self.config.task!r} and exports {sorted(exported)}")
         for name, module in exported.items():
-            try:
-                self.accelerator.unwrap_model(module).load_state_dict(loaded.networks[name].state_dict())
-            except RuntimeError as exc:
-                raise TrainingError(f"{folder}/{name}: does not fit the configured model "
-                                    f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
+            _copy_weights(self.accelerator.unwrap_model(module), loaded.networks[name], f"{folder}/{name}:")
         return {k: v for k, v in self._measure().items() if k not in self.task.unexported_metrics}
 
     def _run_steps(self, num_processes: int) -> int:

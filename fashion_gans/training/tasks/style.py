@@ -89,7 +89,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...models.cyclegan import object_mask
+from ...models.cyclegan import object_mask, sampling_rigidity
 from ..config import TrainingError
 from .base import Task, register_task
 from .common import eval_mode, frozen, lsgan_loss, schedule_steps
@@ -234,10 +234,10 @@ class StyleTask(Task):
                 f"needs channels_a == channels_b (got {mc.channels_a} and {mc.channels_b}); set "
                 f"loss_weights['colour'] = 0"
             )
-        if self.loss_weights["rigidity"] > 0 and getattr(mc, "generator", "") != "discogan_flow":
+        if self.loss_weights["rigidity"] > 0 and mc.generator != "discogan_flow":
             raise TrainingError(
                 f"task 'style': loss_weights['rigidity'] regularises an appearance flow and needs "
-                f"generator='discogan_flow' (got {getattr(mc, 'generator', '')!r}); set loss_weights['rigidity'] = 0")
+                f"generator='discogan_flow' (got {mc.generator!r}); set loss_weights['rigidity'] = 0")
         pool_size = int(config.schedule.get("pool_size", self.default_pool_size))
         if pool_size < 0:
             raise TrainingError(f"task 'style': schedule['pool_size'] must be >= 0, got {pool_size}")
@@ -371,8 +371,6 @@ class StyleTask(Task):
         (zero when the term is off or before ``rigidity_from_step``)."""
         if self.loss_weights["rigidity"] <= 0 or step < self.rigidity_from_step:
             return torch.zeros((), device=self._device())
-        from fashion_gans.models.cyclegan import sampling_rigidity
-
         return sampling_rigidity(*self.unwrap(name).net.last_sampling)
 
     def _cycle_input(self, fake: torch.Tensor) -> torch.Tensor:
