@@ -212,6 +212,9 @@ class PixelDTGANConfig(ModelConfig):
 
 
 # ---------------------------------------------------------------------------------------------- CycleGAN
+GENERATORS = ("resnet", "unet", "discogan", "discogan_adain", "discogan_flow", "discogan_tile")
+
+
 @dataclass
 class CycleGANConfig(ModelConfig):
     """DiscoGAN/CycleGAN: two generators (A->B, B->A) and two unconditional PatchGANs."""
@@ -245,11 +248,11 @@ class CycleGANConfig(ModelConfig):
         _check(_size_ok(self.image_size), n, "image_size", f"expected (H, W) positive ints, got {self.image_size!r}")
         _check(self.d_norm in ("instance", "batch", "none"), n, "d_norm",
                f"expected 'instance', 'batch' or 'none', got {self.d_norm!r}")
-        _check(self.generator in ("resnet", "unet", "discogan", "discogan_adain", "discogan_flow"), n, "generator",
-               f"expected 'resnet', 'unet', 'discogan', 'discogan_adain' or 'discogan_flow', got {self.generator!r}")
-        _check(self.generator != "discogan_flow" or self.channels_a == self.channels_b, n, "generator",
-               f"'discogan_flow' copies input pixels and needs channels_a == channels_b, got {self.channels_a} and "
-               f"{self.channels_b}")
+        _check(self.generator in GENERATORS, n, "generator",
+               f"expected one of {', '.join(map(repr, GENERATORS))}, got {self.generator!r}")
+        _check(self.generator not in ("discogan_flow", "discogan_tile") or self.channels_a == self.channels_b, n,
+               "generator", f"{self.generator!r} copies input pixels and needs channels_a == channels_b, got "
+               f"{self.channels_a} and {self.channels_b}")
         _check(self.g_norm in NORMS, n, "g_norm", f"expected one of {NORMS}, got {self.g_norm!r}")
         for name in ("channels_a", "channels_b", "g_base_channels", "g_down", "g_style_dim", "d_base_channels",
                      "d_blocks"):
@@ -510,6 +513,9 @@ def _presets() -> dict[str, ModelConfig]:
         "discogan_flow_small": CycleGANConfig(generator="discogan_flow", g_base_channels=16, g_down=4,
                                               g_norm="batch", g_style_dim=64, d_base_channels=32, d_blocks=4,
                                               d_negative_slope=0.2, d_norm="none"),
+        "discogan_tile_small": CycleGANConfig(generator="discogan_tile", g_base_channels=16, g_down=4,
+                                              g_norm="batch", g_style_dim=64, d_base_channels=32, d_blocks=4,
+                                              d_negative_slope=0.2, d_norm="none"),
         "stylegan_small": StyleGANConfig(
             resolution=32, z_dim=64, w_dim=64, mapping_layers=4, mapping_activation="lrelu", const_channels=64,
             channels=(64, 64, 48, 32), d_channels=(128, 64, 32, 16),
@@ -555,6 +561,8 @@ PRESET_DESCRIPTIONS: dict[str, str] = {
     "discogan_adain_small": "DiscoGAN encoder-decoder generators with an AdaIN style code, small: 64x64",
     "discogan_flow_small": "DiscoGAN encoder-decoder generators with an AdaIN style code and appearance flow "
                            "(copies the source's surface), small: 64x64",
+    "discogan_tile_small": "DiscoGAN encoder-decoder generators with an AdaIN style code and surface tiling "
+                           "(copies the source's surface at its own scale into the drawn outline), small: 64x64",
     "stylegan_thesis": "StyleGAN v1 with progressive growing as in the thesis: 128x128 (G 58.5M, D 11.3M)",
     "stylegan2_128": "StyleGAN2 (modulated convs, skip G, residual D), 128x128",
     "stylegan_small": "StyleGAN v1, small: 32x32 (tests, demo weights)",

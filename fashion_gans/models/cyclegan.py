@@ -18,6 +18,10 @@ outline of the other domain without passing through the small spatial code.
 after Zhou et al. 2016, "View Synthesis by Appearance Flow"): besides the drawn image, the generator decides where
 to sample the input and how much of each output pixel to take from that sample, so the surface of the source
 object (its colour and its pattern) is copied onto an outline of the other domain rather than redrawn.
+``"discogan_tile"`` (:class:`SurfaceTile`) starts that sampling map as a whole-pixel copy of the source at its own
+scale, mirrored into a box in the middle of the source object that the style code may move (off a clasp or a
+logo): the surface reaches the output undistorted however the outline changes, and the learned flow only departs
+from that copy where it must.
 
 Both directions are first-class modules (the thesis code exposed only ``gen_a_to_b`` through its ``gen``
 property, whose setter was a no-op).  Training-side fixes of the thesis code (fakes detached for the D step,
@@ -55,6 +59,21 @@ def object_mask(images: torch.Tensor, threshold: float = 0.15) -> torch.Tensor:
         return torch.where(mask.sum(dim=(2, 3), keepdim=True) > 0, mask, torch.ones_like(mask))
 
 
+@torch.no_grad()
+def object_moments(images: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """``((cx, cy), (sx, sy))``, each ``(N,)``: the mean and standard deviation of each image's object pixel
+    coordinates (:func:`object_mask`) along x and y, in ``grid_sample``'s [-1, 1] coordinates."""
+    _, _, h, w = images.shape
+    mask = object_mask(images)[:, 0]  # (N, H, W)
+    ys, xs = pixel_centres(h, images.device), pixel_centres(w, images.device)
+    area = mask.sum(dim=(1, 2))
+    cy = (mask * ys[:, None]).sum(dim=(1, 2)) / area
+    cx = (mask * xs[None, :]).sum(dim=(1, 2)) / area
+    sy = ((mask * (ys[:, None] - cy[:, None, None]) ** 2).sum(dim=(1, 2)) / area).sqrt()
+    sx = ((mask * (xs[None, :] - cx[:, None, None]) ** 2).sum(dim=(1, 2)) / area).sqrt()
+    return (cx, cy), (sx, sy)
+
+
 def pixel_centres(size: int, device: torch.device | str | None = None,
                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The ``size`` pixel centres of one image axis in ``grid_sample``'s [-1, 1] coordinates
@@ -84,6 +103,10 @@ class CycleGANGenerator(HubModel, tags=["image-to-image", "cyclegan", "discogan"
         "discogan_flow": "DiscoGAN encoder-decoder with a global style code (AdaIN) and an appearance-flow head: "
                          "each output pixel blends a drawn colour (tanh) with a sample of the input object's "
                          "surface taken where the decoded flow points (bilinear), by a decoded mask.",
+        "discogan_tile": "DiscoGAN encoder-decoder with a global style code (AdaIN) and a surface-tiling head: "
+                         "each output pixel blends a drawn colour (tanh) with the input object's surface copied at "
+                         "its own scale and mirrored into the object's middle (plus a decoded flow), by a decoded "
+                         "mask.",
     }
     card_dataset = _DATASET
     card_data_license = _LICENSE
@@ -107,9 +130,9 @@ class CycleGANGenerator(HubModel, tags=["image-to-image", "cyclegan", "discogan"
         elif c.generator == "discogan_adain":
             self.net = StyleCodeEncoderDecoder(self.c_in, self.c_out, c.g_base_channels, c.g_down, c.g_norm,
                                                c.g_style_dim)
-        elif c.generator == "discogan_flow":
-            self.net = AppearanceFlowEncoderDecoder(self.c_in, self.c_out, c.g_base_channels, c.g_down, c.g_norm,
-                                                    c.g_style_dim)
+        elif c.generator in ("discogan_flow", "discogan_tile"):
+            net_class = SurfaceTile if c.generator == "discogan_tile" else AppearanceFlowEncoderDecoder
+            self.net = net_class(self.c_in, self.c_out, c.g_base_channels, c.g_down, c.g_norm, c.g_style_dim)
         else:
             k = c.g_stem_kernel
             layers: list[nn.Module] = [
@@ -245,26 +268,29 @@ class AppearanceFlowEncoderDecoder(StyleCodeEncoderDecoder):
         """``(N, H, W, 2)`` sampling grid (``grid_sample``'s ``(x, y)`` in [-1, 1], pixel centres) of the output
         frame laid over the middle of each input's object."""
         n, _, h, w = x.shape
-        mask = object_mask(x)[:, 0]  # (N, H, W)
+        (cx, cy), (sx, sy) = object_moments(x)
+        sy, sx = sy.clamp(min=1.0 / h), sx.clamp(min=1.0 / w)
         ys, xs = pixel_centres(h, x.device), pixel_centres(w, x.device)
-        area = mask.sum(dim=(1, 2))
-        cy = (mask * ys[:, None]).sum(dim=(1, 2)) / area
-        cx = (mask * xs[None, :]).sum(dim=(1, 2)) / area
-        sy = ((mask * (ys[:, None] - cy[:, None, None]) ** 2).sum(dim=(1, 2)) / area).sqrt().clamp(min=1.0 / h)
-        sx = ((mask * (xs[None, :] - cx[:, None, None]) ** 2).sum(dim=(1, 2)) / area).sqrt().clamp(min=1.0 / w)
         k = self.spread * 3 ** 0.5
         gy = cy[:, None] + k * sy[:, None] * ys[None, :]  # (N, H)
         gx = cx[:, None] + k * sx[:, None] * xs[None, :]  # (N, W)
         return torch.stack([gx[:, None, :].expand(n, h, w), gy[:, :, None].expand(n, h, w)], dim=-1)
 
+    def fold(self, x: torch.Tensor, grid: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """Where the sampling map ``grid`` reads the input ``x`` (style vector ``style``): the map itself here;
+        :class:`SurfaceTile` folds it into the object."""
+        return grid
+
     def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(drawn, sampled, mask)``: the drawn image (tanh), the input sampled along the flow, and the share
         ``m`` in [0, 1] of the sample in each output pixel ``(N, 1, H, W)``."""
-        h = self.features(*self.style_code(x))
+        code, style = self.style_code(x)
+        h = self.features(code, style)
         drawn = torch.tanh(self.head(h))
         flow = self.flow_head(h)
         grid = self.object_grid(x).to(flow.dtype) + flow[:, :2].permute(0, 2, 3, 1)
-        sampled = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        sampled = F.grid_sample(x, self.fold(x, grid, style), mode="bilinear", padding_mode="border",
+                                align_corners=False)
         m = torch.sigmoid(flow[:, 2:3])
         if torch.is_grad_enabled():  # for a training loss on the sampling map (sampling_rigidity)
             self.last_sampling = (grid, m)
@@ -273,6 +299,68 @@ class AppearanceFlowEncoderDecoder(StyleCodeEncoderDecoder):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         drawn, sampled, m = self.parts(x)
         return m * sampled + (1 - m) * drawn
+
+
+class SurfaceTile(AppearanceFlowEncoderDecoder):
+    """:class:`AppearanceFlowEncoderDecoder` whose sampling map starts as a copy of the input at its own scale,
+    folded into the middle of the object.
+
+    The map is a translation at scale 1 that lays the output frame's centre on the object's centre of mass (plus
+    the learned flow); it is then mirrored back, like a kaleidoscope, into the box of ``tile`` standard deviations
+    of the object's pixel coordinates around that centre.  Every output pixel therefore reads the object's own
+    surface, undistorted: stripes keep their width and direction, dots their size, checks their period, whatever
+    outline the drawn mask gives the result, where the object-frame grid stretches the surface over the output
+    frame and any learned distortion scrambles it.  The folds are the only seams.  :func:`sampling_rigidity` is
+    measured on the map before folding, where a pure copy costs nothing."""
+
+    tile: float = 0.5
+    #: How far the style code may move the box from the object's centre of mass, in standard deviations of the
+    #: object's pixel coordinates: away from a clasp, a logo or a sole that sits in the middle of some objects.
+    reach: float = 1.0
+
+    def __init__(self, c_in: int, c_out: int, base: int, down: int, norm: str, style_dim: int) -> None:
+        super().__init__(c_in, c_out, base, down, norm, style_dim)
+        self.box_head = nn.Linear(style_dim, 2)  # starts at zero: the box sits on the centre of mass
+        nn.init.zeros_(self.box_head.weight)
+        nn.init.zeros_(self.box_head.bias)
+
+    @torch.no_grad()
+    def object_grid(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        centre, _ = self._box(x)
+        pixels = centre.new_tensor([w / 2.0, h / 2.0])
+        centre = centre.mul(pixels).round().div(pixels)  # a whole-pixel translation: pixel centres on pixel centres
+        ys, xs = pixel_centres(h, x.device), pixel_centres(w, x.device)
+        gx = centre[:, 0, None] + xs[None, :]  # (N, W)
+        gy = centre[:, 1, None] + ys[None, :]  # (N, H)
+        return torch.stack([gx[:, None, :].expand(n, h, w), gy[:, :, None].expand(n, h, w)], dim=-1)
+
+    @torch.no_grad()
+    def _box(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(centre, half size)``, each ``(N, 2)`` in ``(x, y)`` grid coordinates, of the box the map folds into:
+        ``tile`` standard deviations of the object pixels' coordinates around their mean, at least one pixel."""
+        _, _, h, w = x.shape
+        (cx, cy), (sx, sy) = object_moments(x)
+        half = torch.stack([(self.tile * sx).clamp(min=1.0 / w), (self.tile * sy).clamp(min=1.0 / h)], dim=1)
+        return torch.stack([cx, cy], dim=1), half
+
+    def fold(self, x: torch.Tensor, grid: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        _, _, h, w = x.shape
+        centre, half = self._box(x)
+        centre = centre + self.reach * torch.tanh(self.box_head(style)) * half / self.tile
+        # The box's edges on pixel boundaries (straight-through for the shift's gradient), so that the mirror
+        # images of pixel centres are pixel centres and a whole-pixel copy stays sharp.
+        pixels = centre.new_tensor([w / 2.0, h / 2.0])
+        lo = _snap((centre - half + 1) * pixels) / pixels - 1
+        hi = torch.maximum(_snap((centre + half + 1) * pixels), _snap((centre - half + 1) * pixels) + 1) / pixels - 1
+        lo, size = lo[:, None, None, :].to(grid.dtype), (hi - lo)[:, None, None, :].to(grid.dtype)
+        t = torch.remainder((grid - lo) / size, 2.0)  # position in the mirrored period [0, 2)
+        return lo + size * torch.where(t > 1, 2 - t, t)
+
+
+def _snap(v: torch.Tensor) -> torch.Tensor:
+    """``v`` rounded to whole numbers, with the gradient of ``v`` (straight-through)."""
+    return v + (v.round() - v).detach()
 
 
 def sampling_rigidity(grid: torch.Tensor, share: torch.Tensor) -> torch.Tensor:

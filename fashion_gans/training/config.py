@@ -146,8 +146,8 @@ class TrainConfig:
     Hub repo id (anything :func:`fashion_gans.models.load_networks` reads) of the same task.  Its exported networks
     initialise the networks of the same name (for StyleGAN the exported EMA generator becomes the generator and
     its average); the others (a discriminator that was not exported) start fresh, as do the optimisers and the
-    step count.  A resumed run takes its weights from the checkpoint instead.  Empty: every network starts from
-    its initialisation."""
+    step count.  A resumed run takes its weights from the checkpoint instead and does not read the source.  Empty:
+    every network starts from its initialisation."""
     hub_repo: str = ""
     """Hub model repo (``user/name``) that receives checkpoints, logs and samples in the background, and that
     ``resume="latest"`` falls back to in an empty output_dir; ``file:/some/folder`` uses a local folder with the same

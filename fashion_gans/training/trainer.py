@@ -339,10 +339,13 @@ class Trainer:
                 (Path(audit_dir) / f"writes-{rank}.json").write_text(json.dumps(
                     {"rank": rank, "writes": self._audit.writes}))
 
-    def _setup(self, *, write_run: bool = True, init_weights: bool = True) -> str | None:
+    def _setup(self, *, write_run: bool = True, init_weights: bool = True, find_resume: bool = False) -> str | None:
         """Accelerator, task, data (every guard), networks, optimisers, schedulers and the fixed sample /
         evaluation batches; with ``write_run`` also the output folder and its ``config.json``; with
-        ``init_weights`` the networks start from ``init_from`` where it is set.  Returns the tracker name
+        ``find_resume`` the checkpoint ``resume`` names is found (downloaded from the Hub where needed) before the
+        networks are built, into ``self.resume_path``; with ``init_weights`` the networks start from ``init_from``
+        where it is set and no checkpoint was found (a resumed run's weights are the checkpoint's, so the
+        ``init_from`` source is not read and need not be reachable any more).  Returns the tracker name
         (``None``: no tracker)."""
         from accelerate import Accelerator
         from accelerate.utils import ProjectConfiguration, set_seed
@@ -387,10 +390,12 @@ class Trainer:
                              {**self.config_dict(), "num_processes": acc.num_processes,
                               "train_size": len(train), "test_size": len(test)})
 
+        self.resume_path = self._resolve_resume(cfg.resume) if find_resume and cfg.resume else None
+
         # ---- networks (under the seed) and optimisers
         set_seed(cfg.seed)
         models = task.build_models()
-        if cfg.init_from and init_weights:
+        if cfg.init_from and init_weights and self.resume_path is None:
             self._init_from(cfg.init_from, models)
         if cfg.channels_last:
             models = {k: m.to(memory_format=torch.channels_last) for k, m in models.items()}
@@ -479,7 +484,7 @@ class Trainer:
         from accelerate.utils import set_seed
 
         cfg = self.config
-        log_with = self._setup()
+        log_with = self._setup(find_resume=True)
         acc = self.accelerator
 
         # ---- trackers, hub, resume
@@ -500,14 +505,13 @@ class Trainer:
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         # Rank-specific stream for in-step randomness (noise, latents); the data order is rank-aware already.
         set_seed(cfg.seed + 7919 * acc.process_index)
-        if cfg.resume:
-            path = self._resolve_resume(cfg.resume)
-            if path is not None:
-                self._restore(path)
-                if self.is_main:
-                    self._truncate_log(self.step)
-                    print(f"resumed from {path} at step {self.step} (epoch {self.epoch}, batch {self.batch_in_epoch})",
-                          flush=True)
+        path = self.resume_path
+        if path is not None:
+            self._restore(path)
+            if self.is_main:
+                self._truncate_log(self.step)
+                print(f"resumed from {path} at step {self.step} (epoch {self.epoch}, batch {self.batch_in_epoch})",
+                      flush=True)
 
         # Pre-emption: SIGTERM (sent by cloud schedulers and torchrun before a kill) stops the run after the
         # current step with a checkpoint, on every process at the same step (the flag rides in the step's sync).

@@ -18,7 +18,7 @@ from fashion_gans.models import (
     list_presets,
 )
 from fashion_gans.models.cyclegan import (AppearanceFlowEncoderDecoder, CycleGANGenerator, StyleCodeEncoderDecoder,
-                                          pixel_centres, sampling_rigidity)
+                                          SurfaceTile, pixel_centres, sampling_rigidity)
 from fashion_gans.models.config import CycleGANConfig, PGPGConfig, PixelDTGANConfig, StyleGANConfig
 from fashion_gans.models.config import FaderConfig
 from fashion_gans.models.config import IcGANConfig
@@ -337,6 +337,62 @@ def test_sampling_rigidity_is_zero_for_a_translation_and_counts_the_distortion_i
     gen(torch.rand(2, 3, 64, 64) * 2 - 1)
     grid_seen, share_seen = gen.net.last_sampling
     assert grid_seen.shape == (2, 64, 64, 2) and share_seen.shape == (2, 1, 64, 64) and grid_seen.requires_grad
+
+
+def _striped_bag(clasp: bool = True) -> torch.Tensor:
+    """A 40x30 px bag of vertical stripes (2 px orange, 2 px blue) on white, with a black 6x6 clasp in its
+    middle."""
+    x = torch.ones(1, 3, 64, 64)
+    cols = torch.arange(64)
+    orange, blue = torch.tensor([1.0, 0.2, -0.8]), torch.tensor([-0.8, -0.6, 0.8])
+    stripes = torch.where((cols % 4 < 2)[None, :, None], orange[None, None, :], blue[None, None, :])  # (1, W, 3)
+    x[0, :, 20:50, 12:52] = stripes.permute(2, 0, 1)[:, :, 12:52].expand(3, 30, 40)
+    if clasp:
+        x[0, :, 32:38, 29:35] = -1.0
+    return x
+
+
+def test_surface_tile_copies_the_surface_at_its_own_scale():
+    """At initialisation the tiling generator's sampled half is the object's surface, undistorted: only stripe
+    colours (no background), stripes 2 px wide as in the input, and a sampling map that is a pure translation
+    (rigidity 0) before it is folded into the box around the object's middle."""
+    gen = CycleGANGenerator(get_preset("discogan_tile_small")).train()
+    assert isinstance(gen.net, SurfaceTile)
+    x = _striped_bag(clasp=False)
+    drawn, sampled, m = gen.net.parts(x)
+    grid, share = gen.net.last_sampling
+    assert sampling_rigidity(grid, share).item() == pytest.approx(0.0, abs=1e-4)
+    orange, blue = x[0, :, 30, 12], x[0, :, 30, 14]
+    near = torch.minimum((sampled[0] - orange[:, None, None]).abs().amax(0),
+                         (sampled[0] - blue[:, None, None]).abs().amax(0))
+    assert (near < 1e-4).float().mean() > 0.99  # whole-pixel samples: the stripe colours themselves, no blend
+    changes = (sampled[0, :, :, 1:] - sampled[0, :, :, :-1]).abs().amax(0) > 0.5
+    assert 0.35 < changes.float().mean() < 0.55  # a 2 px stripe changes every other pixel: 0.5, less the folds
+    assert ((sampled[0, :, 1:] - sampled[0, :, :-1]).abs().amax(0) > 0.5).float().mean() < 0.02  # vertical stripes
+
+
+def test_surface_tile_learns_to_move_its_box_off_a_clasp(one_thread):
+    """The box sits on the object's centre of mass, where a bag's clasp is; the style code may move it (by up to
+    ``reach`` standard deviations), and a loss that asks for the bag's surface moves it off the clasp."""
+    torch.manual_seed(0)
+    gen = CycleGANGenerator(get_preset("discogan_tile_small")).train()
+    x = _striped_bag()
+
+    def clasp_share() -> float:
+        with torch.no_grad():
+            sampled = gen.net.parts(x)[1]
+        return float((sampled.amax(1) < -0.9).float().mean())
+
+    before = clasp_share()
+    assert before > 0.15  # the clasp is a large part of the box in the middle
+    opt = torch.optim.Adam(gen.net.box_head.parameters(), lr=0.05)
+    for _ in range(40):
+        dark = (gen.net.parts(x)[1].amax(1) + 1).clamp(max=0.5)  # 0 on the black clasp
+        loss = (0.5 - dark).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert clasp_share() < 0.2 * before, (before, clasp_share())
 
 
 def test_pgpg_256x176_is_non_square_end_to_end():

@@ -289,3 +289,34 @@ def test_init_from_fine_tunes_the_exported_generator_with_a_fresh_critic(tmp_pat
     with pytest.raises(TrainingError, match="network 'generator' does not fit"):
         Trainer(_config(tmp_path, output_dir=str(tmp_path / "z"), init_from=str(src), **wider))._setup(
             write_run=False)
+
+
+def test_a_fine_tuned_run_resumes_without_its_init_from_source(tmp_path, capsys):
+    """A resumed run takes its weights from its checkpoint: the ``init_from`` source is not read, so a run whose
+    source has gone (a deleted folder, an unreachable Hub repo) still resumes, and goes on from its checkpoint."""
+    import shutil
+
+    from fashion_gans.training.checkpoint import latest_checkpoint
+    from fashion_gans.training.trainer import Trainer
+
+    kw = dict(checkpoint_every=3, sample_every=3, eval_batches=1, batch_size=8, preset="stylegan2_small",
+              model_overrides=dict(TINY))
+    src, run = tmp_path / "src", tmp_path / "tuned"
+    Trainer(_config(tmp_path, output_dir=str(src), max_steps=3, **kw)).fit()
+    Trainer(_config(tmp_path, output_dir=str(run), init_from=str(src), max_steps=3, **kw)).fit()
+    assert f"init_from {src}: generator loaded" in capsys.readouterr().out
+    at_checkpoint = StyleGAN2Generator.from_pretrained(run / "final" / "generator").state_dict()
+    shutil.rmtree(src)
+    with pytest.raises(TrainingError, match="init_from: .*src"):  # a fresh run does need its source
+        Trainer(_config(tmp_path, output_dir=str(tmp_path / "other"), init_from=str(src), max_steps=3, **kw)).fit()
+
+    resumed = Trainer(_config(tmp_path, output_dir=str(run), init_from=str(src), resume="latest", max_steps=4, **kw))
+    resumed._setup(write_run=False, find_resume=True)
+    resumed._restore(resumed.resume_path)
+    assert resumed.step == 3
+    ema = resumed.task.ema.state_dict()
+    assert all(torch.equal(ema[k], v) for k, v in at_checkpoint.items())
+    Trainer(_config(tmp_path, output_dir=str(run), init_from=str(src), resume="latest", max_steps=4, **kw)).fit()
+    out = capsys.readouterr().out
+    assert "resumed from" in out and "at step 3" in out and "init_from" not in out
+    assert latest_checkpoint(run / "checkpoints").name.endswith("4")

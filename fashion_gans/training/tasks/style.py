@@ -50,7 +50,8 @@ discriminator without InstanceNorm (preset ``discogan_small``), the thesis' weig
 whatever the input; with it the colour was kept on 48% / 64% of 64 items at step 1500 and 75% / 81% at step 3000.
 It stays off by default (the thesis and CycleGAN have no such term); the synthetic bundle uses it.
 
-Rigidity term (``rigidity`` > 0, off by default; appearance-flow generators only, ``generator="discogan_flow"``;
+Rigidity term (``rigidity`` > 0, off by default; appearance-flow generators only, ``generator="discogan_flow"`` or
+``"discogan_tile"``;
 from step ``schedule["rigidity_from_step"]``, 0).  Between horizontal neighbours of a translation the flow's
 sampling point should move one input pixel to the right, between vertical ones one pixel down: the term is the
 mean L1 distance of those steps from a translation at scale 1, weighted by the pixels' sample shares
@@ -58,7 +59,9 @@ mean L1 distance of those steps from a translation at scale 1, weighted by the p
 and the pattern keeps its scale and orientation; the L1 distance lets it jump between pieces where the outline
 needs a seam.  On the synthetic world (validation world, 256 items) weight 1 from step 0 kept the pattern on 82% /
 79% of items at step 3000 against 75% / 63% without it at step 1500 and 66% / 55% at step 3000, but handbag ->
-shoe translations then read as shoes only 44% of the time (92% without it): the outlines form more slowly.
+shoe translations then read as shoes only 44% of the time (92% without it): the outlines form more slowly.  The
+synthetic bundle's surface-tiling generators (``"discogan_tile"``) use weight 0.3: their map starts as such a copy,
+and the term keeps the learned flow near it.
 
 Learning rate (``TrainConfig.lr_schedule``): by default the thesis' plateau scheduler (Table 13) on both Adams,
 the generators' fed ``g_total`` and the discriminators' ``d_total`` after every step: factor 0.99, patience 10,
@@ -234,10 +237,11 @@ class StyleTask(Task):
                 f"needs channels_a == channels_b (got {mc.channels_a} and {mc.channels_b}); set "
                 f"loss_weights['colour'] = 0"
             )
-        if self.loss_weights["rigidity"] > 0 and mc.generator != "discogan_flow":
+        if self.loss_weights["rigidity"] > 0 and mc.generator not in ("discogan_flow", "discogan_tile"):
             raise TrainingError(
                 f"task 'style': loss_weights['rigidity'] regularises an appearance flow and needs "
-                f"generator='discogan_flow' (got {mc.generator!r}); set loss_weights['rigidity'] = 0")
+                f"generator='discogan_flow' or 'discogan_tile' (got {mc.generator!r}); "
+                f"set loss_weights['rigidity'] = 0")
         pool_size = int(config.schedule.get("pool_size", self.default_pool_size))
         if pool_size < 0:
             raise TrainingError(f"task 'style': schedule['pool_size'] must be >= 0, got {pool_size}")
