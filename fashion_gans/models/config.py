@@ -213,6 +213,8 @@ class PixelDTGANConfig(ModelConfig):
 
 # ---------------------------------------------------------------------------------------------- CycleGAN
 GENERATORS = ("resnet", "unet", "discogan", "discogan_adain", "discogan_flow", "discogan_tile")
+#: The generators that sample their input (appearance flow, surface tiling): as many output as input channels.
+FLOW_GENERATORS = ("discogan_flow", "discogan_tile")
 
 
 @dataclass
@@ -250,7 +252,7 @@ class CycleGANConfig(ModelConfig):
                f"expected 'instance', 'batch' or 'none', got {self.d_norm!r}")
         _check(self.generator in GENERATORS, n, "generator",
                f"expected one of {', '.join(map(repr, GENERATORS))}, got {self.generator!r}")
-        _check(self.generator not in ("discogan_flow", "discogan_tile") or self.channels_a == self.channels_b, n,
+        _check(self.generator not in FLOW_GENERATORS or self.channels_a == self.channels_b, n,
                "generator", f"{self.generator!r} copies input pixels and needs channels_a == channels_b, got "
                f"{self.channels_a} and {self.channels_b}")
         _check(self.g_norm in NORMS, n, "g_norm", f"expected one of {NORMS}, got {self.g_norm!r}")

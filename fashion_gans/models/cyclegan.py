@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import AdaIN, PatchGANDiscriminator, ResnetBlock, UNet, make_norm
-from .config import CycleGANConfig
+from .config import FLOW_GENERATORS, CycleGANConfig
 from .hub import HubModel
 
 __all__ = ["AppearanceFlowEncoderDecoder", "CycleGANGenerator", "CycleGANDiscriminator", "StyleCodeEncoderDecoder",
@@ -72,6 +72,13 @@ def object_moments(images: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tens
     sy = ((mask * (ys[:, None] - cy[:, None, None]) ** 2).sum(dim=(1, 2)) / area).sqrt()
     sx = ((mask * (xs[None, :] - cx[:, None, None]) ** 2).sum(dim=(1, 2)) / area).sqrt()
     return (cx, cy), (sx, sy)
+
+
+def _frame_grid(gx: torch.Tensor, gy: torch.Tensor) -> torch.Tensor:
+    """``(N, H, W, 2)`` sampling grid (``grid_sample``'s ``(x, y)``) from each output column's ``gx`` ``(N, W)`` and
+    each output row's ``gy`` ``(N, H)``."""
+    n, h, w = gy.shape[0], gy.shape[1], gx.shape[1]
+    return torch.stack([gx[:, None, :].expand(n, h, w), gy[:, :, None].expand(n, h, w)], dim=-1)
 
 
 def pixel_centres(size: int, device: torch.device | str | None = None,
@@ -130,7 +137,7 @@ class CycleGANGenerator(HubModel, tags=["image-to-image", "cyclegan", "discogan"
         elif c.generator == "discogan_adain":
             self.net = StyleCodeEncoderDecoder(self.c_in, self.c_out, c.g_base_channels, c.g_down, c.g_norm,
                                                c.g_style_dim)
-        elif c.generator in ("discogan_flow", "discogan_tile"):
+        elif c.generator in FLOW_GENERATORS:
             net_class = SurfaceTile if c.generator == "discogan_tile" else AppearanceFlowEncoderDecoder
             self.net = net_class(self.c_in, self.c_out, c.g_base_channels, c.g_down, c.g_norm, c.g_style_dim)
         else:
@@ -267,19 +274,20 @@ class AppearanceFlowEncoderDecoder(StyleCodeEncoderDecoder):
     def object_grid(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, H, W, 2)`` sampling grid (``grid_sample``'s ``(x, y)`` in [-1, 1], pixel centres) of the output
         frame laid over the middle of each input's object."""
-        n, _, h, w = x.shape
+        _, _, h, w = x.shape
         (cx, cy), (sx, sy) = object_moments(x)
         sy, sx = sy.clamp(min=1.0 / h), sx.clamp(min=1.0 / w)
         ys, xs = pixel_centres(h, x.device), pixel_centres(w, x.device)
         k = self.spread * 3 ** 0.5
-        gy = cy[:, None] + k * sy[:, None] * ys[None, :]  # (N, H)
-        gx = cx[:, None] + k * sx[:, None] * xs[None, :]  # (N, W)
-        return torch.stack([gx[:, None, :].expand(n, h, w), gy[:, :, None].expand(n, h, w)], dim=-1)
+        return _frame_grid(cx[:, None] + k * sx[:, None] * xs[None, :], cy[:, None] + k * sy[:, None] * ys[None, :])
 
-    def fold(self, x: torch.Tensor, grid: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        """Where the sampling map ``grid`` reads the input ``x`` (style vector ``style``): the map itself here;
-        :class:`SurfaceTile` folds it into the object."""
-        return grid
+    def sampling_maps(self, x: torch.Tensor, flow: torch.Tensor, style: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(map, read)``, each ``(N, H, W, 2)``: the sampling map (:meth:`object_grid` plus the decoded ``flow``),
+        on which :func:`sampling_rigidity` is measured, and where it reads the input: the map itself here;
+        :class:`SurfaceTile` folds it into the object (``style``: the style vector)."""
+        grid = self.object_grid(x).to(flow.dtype) + flow[:, :2].permute(0, 2, 3, 1)
+        return grid, grid
 
     def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(drawn, sampled, mask)``: the drawn image (tanh), the input sampled along the flow, and the share
@@ -288,9 +296,8 @@ class AppearanceFlowEncoderDecoder(StyleCodeEncoderDecoder):
         h = self.features(code, style)
         drawn = torch.tanh(self.head(h))
         flow = self.flow_head(h)
-        grid = self.object_grid(x).to(flow.dtype) + flow[:, :2].permute(0, 2, 3, 1)
-        sampled = F.grid_sample(x, self.fold(x, grid, style), mode="bilinear", padding_mode="border",
-                                align_corners=False)
+        grid, read = self.sampling_maps(x, flow, style)
+        sampled = F.grid_sample(x, read, mode="bilinear", padding_mode="border", align_corners=False)
         m = torch.sigmoid(flow[:, 2:3])
         if torch.is_grad_enabled():  # for a training loss on the sampling map (sampling_rigidity)
             self.last_sampling = (grid, m)
@@ -326,14 +333,18 @@ class SurfaceTile(AppearanceFlowEncoderDecoder):
 
     @torch.no_grad()
     def object_grid(self, x: torch.Tensor) -> torch.Tensor:
-        n, _, h, w = x.shape
-        centre, _ = self._box(x)
+        return self._copy_grid(x, self._box(x)[0])
+
+    @staticmethod
+    @torch.no_grad()
+    def _copy_grid(x: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
+        """The output frame's pixel centres moved by the whole pixels nearest to ``centre`` ``(N, 2)``: a copy of
+        the input at its own scale, pixel centres on pixel centres."""
+        _, _, h, w = x.shape
         pixels = centre.new_tensor([w / 2.0, h / 2.0])
-        centre = centre.mul(pixels).round().div(pixels)  # a whole-pixel translation: pixel centres on pixel centres
-        ys, xs = pixel_centres(h, x.device), pixel_centres(w, x.device)
-        gx = centre[:, 0, None] + xs[None, :]  # (N, W)
-        gy = centre[:, 1, None] + ys[None, :]  # (N, H)
-        return torch.stack([gx[:, None, :].expand(n, h, w), gy[:, :, None].expand(n, h, w)], dim=-1)
+        centre = centre.mul(pixels).round().div(pixels)
+        return _frame_grid(centre[:, 0, None] + pixel_centres(w, x.device)[None, :],
+                           centre[:, 1, None] + pixel_centres(h, x.device)[None, :])
 
     @torch.no_grad()
     def _box(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -344,18 +355,20 @@ class SurfaceTile(AppearanceFlowEncoderDecoder):
         half = torch.stack([(self.tile * sx).clamp(min=1.0 / w), (self.tile * sy).clamp(min=1.0 / h)], dim=1)
         return torch.stack([cx, cy], dim=1), half
 
-    def fold(self, x: torch.Tensor, grid: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    def sampling_maps(self, x: torch.Tensor, flow: torch.Tensor, style: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
         _, _, h, w = x.shape
         centre, half = self._box(x)
+        grid = self._copy_grid(x, centre).to(flow.dtype) + flow[:, :2].permute(0, 2, 3, 1)
         centre = centre + self.reach * torch.tanh(self.box_head(style)) * half / self.tile
         # The box's edges on pixel boundaries (straight-through for the shift's gradient), so that the mirror
         # images of pixel centres are pixel centres and a whole-pixel copy stays sharp.
         pixels = centre.new_tensor([w / 2.0, h / 2.0])
-        lo = _snap((centre - half + 1) * pixels) / pixels - 1
-        hi = torch.maximum(_snap((centre + half + 1) * pixels), _snap((centre - half + 1) * pixels) + 1) / pixels - 1
+        lo_px = _snap((centre - half + 1) * pixels)
+        lo, hi = lo_px / pixels - 1, torch.maximum(_snap((centre + half + 1) * pixels), lo_px + 1) / pixels - 1
         lo, size = lo[:, None, None, :].to(grid.dtype), (hi - lo)[:, None, None, :].to(grid.dtype)
         t = torch.remainder((grid - lo) / size, 2.0)  # position in the mirrored period [0, 2)
-        return lo + size * torch.where(t > 1, 2 - t, t)
+        return grid, lo + size * torch.where(t > 1, 2 - t, t)
 
 
 def _snap(v: torch.Tensor) -> torch.Tensor:

@@ -92,6 +92,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...models.config import FLOW_GENERATORS
 from ...models.cyclegan import object_mask, sampling_rigidity
 from ..config import TrainingError
 from .base import Task, register_task
@@ -237,7 +238,7 @@ class StyleTask(Task):
                 f"needs channels_a == channels_b (got {mc.channels_a} and {mc.channels_b}); set "
                 f"loss_weights['colour'] = 0"
             )
-        if self.loss_weights["rigidity"] > 0 and mc.generator not in ("discogan_flow", "discogan_tile"):
+        if self.loss_weights["rigidity"] > 0 and mc.generator not in FLOW_GENERATORS:
             raise TrainingError(
                 f"task 'style': loss_weights['rigidity'] regularises an appearance flow and needs "
                 f"generator='discogan_flow' or 'discogan_tile' (got {mc.generator!r}); "
