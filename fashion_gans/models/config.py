@@ -237,6 +237,11 @@ class CycleGANConfig(ModelConfig):
     g_norm: str = "instance"
     # "discogan_adain" / "discogan_flow" only: the size of the global style vector of the decoder's AdaIN layers
     g_style_dim: int = 64
+    # Flow generators only: 0 (off) or the number of target-domain silhouettes each generator stores.  When on, a
+    # generator also reads the silhouette (object mask) of the outline to draw, an exemplar of the target domain:
+    # the shape comes from it and the surface from the source, so the cycle term need not hide the source's outline
+    # in the translation.  Without a given silhouette the generator draws the first stored one.
+    g_shape_bank: int = 0
     d_base_channels: int = 64
     # Thesis erratum E11: with base 64 the last projection is PJ 512->1 (1.55M, the stated 1.6M).
     d_blocks: int = 4
@@ -256,6 +261,11 @@ class CycleGANConfig(ModelConfig):
                "generator", f"{self.generator!r} copies input pixels and needs channels_a == channels_b, got "
                f"{self.channels_a} and {self.channels_b}")
         _check(self.g_norm in NORMS, n, "g_norm", f"expected one of {NORMS}, got {self.g_norm!r}")
+        _check(isinstance(self.g_shape_bank, int) and self.g_shape_bank >= 0, n, "g_shape_bank",
+               f"expected an int >= 0, got {self.g_shape_bank!r}")
+        _check(self.g_shape_bank == 0 or self.generator in FLOW_GENERATORS, n, "g_shape_bank",
+               f"silhouette conditioning needs a flow generator ({', '.join(map(repr, FLOW_GENERATORS))}), got "
+               f"{self.generator!r}")
         for name in ("channels_a", "channels_b", "g_base_channels", "g_down", "g_style_dim", "d_base_channels",
                      "d_blocks"):
             _check(int(getattr(self, name)) >= 1, n, name, "must be >= 1")
@@ -518,6 +528,10 @@ def _presets() -> dict[str, ModelConfig]:
         "discogan_tile_small": CycleGANConfig(generator="discogan_tile", g_base_channels=16, g_down=4,
                                               g_norm="batch", g_style_dim=64, d_base_channels=32, d_blocks=4,
                                               d_negative_slope=0.2, d_norm="none"),
+        # The same, drawing the outline of a target-domain exemplar's silhouette (8 stored per generator).
+        "discogan_shape_small": CycleGANConfig(generator="discogan_tile", g_base_channels=16, g_down=4,
+                                               g_norm="batch", g_style_dim=64, g_shape_bank=8, d_base_channels=32,
+                                               d_blocks=4, d_negative_slope=0.2, d_norm="none"),
         "stylegan_small": StyleGANConfig(
             resolution=32, z_dim=64, w_dim=64, mapping_layers=4, mapping_activation="lrelu", const_channels=64,
             channels=(64, 64, 48, 32), d_channels=(128, 64, 32, 16),
@@ -565,6 +579,8 @@ PRESET_DESCRIPTIONS: dict[str, str] = {
                            "(copies the source's surface), small: 64x64",
     "discogan_tile_small": "DiscoGAN encoder-decoder generators with an AdaIN style code and surface tiling "
                            "(copies the source's surface at its own scale into the drawn outline), small: 64x64",
+    "discogan_shape_small": "surface-tiling DiscoGAN generators that draw the silhouette of a target-domain "
+                            "exemplar (8 stored with the weights), small: 64x64",
     "stylegan_thesis": "StyleGAN v1 with progressive growing as in the thesis: 128x128 (G 58.5M, D 11.3M)",
     "stylegan2_128": "StyleGAN2 (modulated convs, skip G, residual D), 128x128",
     "stylegan_small": "StyleGAN v1, small: 32x32 (tests, demo weights)",

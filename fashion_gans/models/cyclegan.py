@@ -22,6 +22,15 @@ object (its colour and its pattern) is copied onto an outline of the other domai
 scale, mirrored into a box in the middle of the source object that the style code may move (off a clasp or a
 logo): the surface reaches the output undistorted however the outline changes, and the learned flow only departs
 from that copy where it must.
+``g_shape_bank`` > 0 (with a flow generator; preset ``discogan_shape_small``) conditions each generator on the
+silhouette of the outline to draw, an exemplar of the target domain: the encoder reads it beside the image and every
+decoder layer gets it directly (a 3x3 convolution of the resized silhouette added before the layer's AdaIN, as
+SPADE lays out a segmentation map).  The shape then comes from the exemplar and the surface from the source: in
+training each translation draws a real target image's outline and the way back the source's own, so the cycle term
+no longer asks the translation to hide the source's outline in its pixels (the steganography of Chu et al. 2017),
+the conflict that kept unconditioned generators from drawing clean outlines of the other domain.  The generator
+stores ``g_shape_bank`` real target silhouettes with its weights (``store_shapes``, filled from the first training
+batches) and draws the first of them when no silhouette is given; ``stored_shape(k)`` picks another.
 
 Both directions are first-class modules (the thesis code exposed only ``gen_a_to_b`` through its ``gen``
 property, whose setter was a no-op).  Training-side fixes of the thesis code (fakes detached for the D step,
@@ -39,7 +48,7 @@ from .config import FLOW_GENERATORS, CycleGANConfig
 from .hub import HubModel
 
 __all__ = ["AppearanceFlowEncoderDecoder", "CycleGANGenerator", "CycleGANDiscriminator", "StyleCodeEncoderDecoder",
-           "sampling_rigidity",
+           "sampling_rigidity", "silhouette",
            "object_mask", "pixel_centres"]
 
 _DATASET = ("handbags_64.hdf5 / shoes_64.hdf5 (iGAN handbags, UT Zappos50K shoes), Fashion-MNIST shoes and bags, "
@@ -57,6 +66,16 @@ def object_mask(images: torch.Tensor, threshold: float = 0.15) -> torch.Tensor:
         corners = torch.cat([x[..., :2, :2], x[..., :2, -2:], x[..., -2:, :2], x[..., -2:, -2:]], dim=-1)
         mask = ((x - corners.mean(dim=(-2, -1), keepdim=True)).abs().amax(dim=1, keepdim=True) > threshold).float()
         return torch.where(mask.sum(dim=(2, 3), keepdim=True) > 0, mask, torch.ones_like(mask))
+
+
+@torch.no_grad()
+def silhouette(images: torch.Tensor, close: int = 5) -> torch.Tensor:
+    """``(N, 1, H, W)`` float silhouette of each image's object: :func:`object_mask` closed with a ``close`` x
+    ``close`` square (odd), so that a pattern's lines in the background colour (white checks, stripes or dots)
+    count as object while a handle's opening stays open.  ``images`` in [-1, 1]; no gradient."""
+    mask = object_mask(images)
+    pad = close // 2
+    return -F.max_pool2d(-F.max_pool2d(mask, close, 1, pad), close, 1, pad)
 
 
 @torch.no_grad()
@@ -129,6 +148,10 @@ class CycleGANGenerator(HubModel, tags=["image-to-image", "cyclegan", "discogan"
         c = self.config
         self.c_in, self.c_out = (c.channels_a, c.channels_b) if direction == "ab" else (c.channels_b, c.channels_a)
         self.card_architecture = self._architectures[c.generator]
+        if c.g_shape_bank > 0:
+            self.card_architecture += (f" It draws the outline of a given target-domain silhouette (read by the "
+                                       f"encoder and added to every decoder layer), by default the first of the "
+                                       f"{c.g_shape_bank} real silhouettes stored with the weights.")
         if c.generator == "unet":
             self.net: nn.Module = UNet(self.c_in, self.c_out, c.g_base_channels, c.g_down,
                                        stem_kernel=c.g_stem_kernel, norm=c.g_norm)
@@ -139,7 +162,8 @@ class CycleGANGenerator(HubModel, tags=["image-to-image", "cyclegan", "discogan"
                                                c.g_style_dim)
         elif c.generator in FLOW_GENERATORS:
             net_class = SurfaceTile if c.generator == "discogan_tile" else AppearanceFlowEncoderDecoder
-            self.net = net_class(self.c_in, self.c_out, c.g_base_channels, c.g_down, c.g_norm, c.g_style_dim)
+            self.net = net_class(self.c_in, self.c_out, c.g_base_channels, c.g_down, c.g_norm, c.g_style_dim,
+                                 shape_in=c.g_shape_bank > 0)
         else:
             k = c.g_stem_kernel
             layers: list[nn.Module] = [
@@ -158,10 +182,56 @@ class CycleGANGenerator(HubModel, tags=["image-to-image", "cyclegan", "discogan"
             layers.append(nn.Conv2d(ch, self.c_out, k, padding=k // 2, padding_mode="reflect"))
             self.net = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if c.g_shape_bank > 0:
+            # Target-domain silhouettes (float masks in [0, 1]) stored with the weights, filled from real training
+            # images (store_shapes); the first is the outline drawn when no silhouette is given.
+            self.register_buffer("shape_bank", torch.zeros(c.g_shape_bank, 1, *c.image_size))
+            self.register_buffer("shape_bank_filled", torch.zeros((), dtype=torch.int64))
+
+    @property
+    def takes_shape(self) -> bool:
+        """Whether the generator draws a given silhouette (``config.g_shape_bank > 0``)."""
+        return self.config.g_shape_bank > 0
+
+    @torch.no_grad()
+    def store_shapes(self, images: torch.Tensor) -> int:
+        """Store the silhouettes (:func:`silhouette`) of real target-domain ``images`` in the free slots of the
+        bank, in order; returns how many were stored (0 once the bank is full)."""
+        if not self.takes_shape:
+            raise ValueError("this generator stores no silhouettes (config.g_shape_bank is 0)")
+        free = int(self.shape_bank.shape[0]) - int(self.shape_bank_filled)
+        new = silhouette(images[:free])
+        n = int(new.shape[0])
+        if n:
+            start = int(self.shape_bank_filled)
+            self.shape_bank[start:start + n] = new.to(self.shape_bank)
+            self.shape_bank_filled += n
+        return n
+
+    def stored_shape(self, index: int = 0) -> torch.Tensor:
+        """Silhouette ``index`` of the bank, ``(1, 1, H, W)``; a clear error for an empty slot or another index."""
+        if not self.takes_shape:
+            raise ValueError("this generator stores no silhouettes (config.g_shape_bank is 0)")
+        filled = int(self.shape_bank_filled)
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < max(filled, 1):
+            raise ValueError(f"shape index: expected an int in [0, {max(filled - 1, 0)}] (the {filled} stored "
+                             f"silhouettes), got {index!r}")
+        return self.shape_bank[index:index + 1]
+
+    def forward(self, x: torch.Tensor, shape: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` ``(N, C, H, W)`` in [-1, 1] -> translation.  ``shape`` (silhouette-conditioned generators only):
+        the outline to draw, ``(N or 1, 1, H, W)`` in [0, 1]; ``None`` draws the first stored silhouette."""
         h, w = self.config.image_size
         if x.ndim != 4 or x.shape[1] != self.c_in or tuple(x.shape[-2:]) != (h, w):
             raise ValueError(f"input: expected (N, {self.c_in}, {h}, {w}), got {tuple(x.shape)}")
+        if self.takes_shape:
+            shape = self.stored_shape(0) if shape is None else shape
+            if shape.ndim != 4 or shape.shape[1] != 1 or tuple(shape.shape[-2:]) != (h, w) \
+                    or shape.shape[0] not in (1, x.shape[0]):
+                raise ValueError(f"shape: expected a silhouette (N or 1, 1, {h}, {w}), got {tuple(shape.shape)}")
+            return self.net(x, shape.expand(x.shape[0], -1, -1, -1))
+        if shape is not None:
+            raise ValueError("shape: this generator takes no silhouette (config.g_shape_bank is 0)")
         if isinstance(self.net, AppearanceFlowEncoderDecoder):
             return self.net(x)  # already a blend of images in [-1, 1]
         return torch.tanh(self.net(x))
@@ -201,15 +271,23 @@ class StyleCodeEncoderDecoder(nn.Module):
     outline the decoder draws, which DiscoGAN's generator has to pass through its small spatial code.
     """
 
-    def __init__(self, c_in: int, c_out: int, base: int, down: int, norm: str, style_dim: int) -> None:
+    def __init__(self, c_in: int, c_out: int, base: int, down: int, norm: str, style_dim: int,
+                 shape_in: bool = False) -> None:
         super().__init__()
-        stages, ch = _encoder_stages(c_in, base, down, norm)
+        # shape_in: the encoder also reads a silhouette channel (the outline to draw) after the image's channels.
+        stages, ch = _encoder_stages(c_in + int(shape_in), base, down, norm)
         self.encoder = nn.ModuleList(nn.Sequential(*stage) for stage in stages)
         stats = sum(2 * stage[0].out_channels for stage in stages)  # mean and std of every level's channels
         self.style = nn.Sequential(nn.Linear(stats, style_dim), nn.LeakyReLU(0.2), nn.Linear(style_dim, style_dim))
         self.up = nn.ModuleList()
         self.adain = nn.ModuleList()
+        # With shape_in, the silhouette also reaches every decoder layer directly (area-resized, a 3x3 conv added
+        # to the layer's features before its normalisation, as SPADE lays out a segmentation map), so the outline
+        # to draw does not have to pass through the small spatial code.
+        self.shape_proj = nn.ModuleList() if shape_in else None
         for _ in range(down - 1):
+            if self.shape_proj is not None:
+                self.shape_proj.append(nn.Conv2d(1, ch // 2, 3, padding=1))
             self.up.append(nn.ConvTranspose2d(ch, ch // 2, 4, stride=2, padding=1))
             adain = AdaIN(ch // 2, style_dim, equalized=False)
             nn.init.zeros_(adain.style.weight)  # starts as plain InstanceNorm: scale 1, bias 0
@@ -227,10 +305,14 @@ class StyleCodeEncoderDecoder(nn.Module):
             stats += [flat.mean(2), flat.std(2)]
         return x, self.style(torch.cat(stats, dim=1).to(x.dtype))
 
-    def features(self, h: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        """The decoder's last hidden layer (at ``H / 2``) for a spatial code under a style vector."""
-        for up, adain in zip(self.up, self.adain):
-            h = torch.relu(adain(up(h), style))
+    def features(self, h: torch.Tensor, style: torch.Tensor, shape: torch.Tensor | None = None) -> torch.Tensor:
+        """The decoder's last hidden layer (at ``H / 2``) for a spatial code under a style vector (and, for networks
+        built with ``shape_in``, the silhouette ``(N, 1, H, W)`` to draw)."""
+        for i, (up, adain) in enumerate(zip(self.up, self.adain)):
+            u = up(h)
+            if shape is not None and self.shape_proj is not None:
+                u = u + self.shape_proj[i](F.interpolate(shape.to(u.dtype) * 2 - 1, size=u.shape[-2:], mode="area"))
+            h = torch.relu(adain(u, style))
         return h
 
     def decode(self, h: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
@@ -261,11 +343,12 @@ class AppearanceFlowEncoderDecoder(StyleCodeEncoderDecoder):
 
     spread: float = 0.6
 
-    def __init__(self, c_in: int, c_out: int, base: int, down: int, norm: str, style_dim: int) -> None:
+    def __init__(self, c_in: int, c_out: int, base: int, down: int, norm: str, style_dim: int,
+                 shape_in: bool = False) -> None:
         if c_in != c_out:
             raise ValueError(f"appearance flow copies input pixels and needs as many output as input channels, "
                              f"got {c_in} -> {c_out}")
-        super().__init__(c_in, c_out, base, down, norm, style_dim)
+        super().__init__(c_in, c_out, base, down, norm, style_dim, shape_in)
         self.flow_head = nn.ConvTranspose2d(self.head.in_channels, 3, 4, stride=2, padding=1)
         nn.init.zeros_(self.flow_head.weight)
         nn.init.zeros_(self.flow_head.bias)
@@ -289,22 +372,27 @@ class AppearanceFlowEncoderDecoder(StyleCodeEncoderDecoder):
         grid = self.object_grid(x).to(flow.dtype) + flow[:, :2].permute(0, 2, 3, 1)
         return grid, grid
 
-    def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def parts(self, x: torch.Tensor, shape: torch.Tensor | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(drawn, sampled, mask)``: the drawn image (tanh), the input sampled along the flow, and the share
-        ``m`` in [0, 1] of the sample in each output pixel ``(N, 1, H, W)``."""
-        code, style = self.style_code(x)
-        h = self.features(code, style)
+        ``m`` in [0, 1] of the sample in each output pixel ``(N, 1, H, W)``.  ``shape``: the silhouette to draw
+        ``(N, 1, H, W)`` in [0, 1], read by the encoder beside the image (networks built with ``shape_in``)."""
+        code, style = self.style_code(x if shape is None else torch.cat([x, shape.to(x.dtype) * 2 - 1], dim=1))
+        h = self.features(code, style, shape)
         drawn = torch.tanh(self.head(h))
         flow = self.flow_head(h)
         grid, read = self.sampling_maps(x, flow, style)
         sampled = F.grid_sample(x, read, mode="bilinear", padding_mode="border", align_corners=False)
         m = torch.sigmoid(flow[:, 2:3])
-        if torch.is_grad_enabled():  # for a training loss on the sampling map (sampling_rigidity)
+        if torch.is_grad_enabled():  # for training losses on the sampling map (sampling_rigidity) and drawn layer
             self.last_sampling = (grid, m)
+            self.last_drawn = drawn
         return drawn, sampled, m
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        drawn, sampled, m = self.parts(x)
+    def forward(self, x: torch.Tensor, shape: torch.Tensor | None = None) -> torch.Tensor:
+        drawn, sampled, m = self.parts(x, shape)
+        if shape is not None:  # the source's surface is laid inside the outline to draw only
+            m = m * shape.to(m.dtype)
         return m * sampled + (1 - m) * drawn
 
 
@@ -325,8 +413,9 @@ class SurfaceTile(AppearanceFlowEncoderDecoder):
     #: object's pixel coordinates: away from a clasp, a logo or a sole that sits in the middle of some objects.
     reach: float = 1.0
 
-    def __init__(self, c_in: int, c_out: int, base: int, down: int, norm: str, style_dim: int) -> None:
-        super().__init__(c_in, c_out, base, down, norm, style_dim)
+    def __init__(self, c_in: int, c_out: int, base: int, down: int, norm: str, style_dim: int,
+                 shape_in: bool = False) -> None:
+        super().__init__(c_in, c_out, base, down, norm, style_dim, shape_in)
         self.box_head = nn.Linear(style_dim, 2)  # starts at zero: the box sits on the centre of mass
         nn.init.zeros_(self.box_head.weight)
         nn.init.zeros_(self.box_head.bias)

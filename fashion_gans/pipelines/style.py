@@ -3,6 +3,8 @@
 Domain A is shoes and domain B handbags, as in training (``gen_ab``: shoe -> bag, ``gen_ba``: bag -> shoe).
 Models trained on Fashion-MNIST see light objects on black, 28 px inside a 32 px frame: for one-channel models a
 photo on a light background is inverted (``invert="auto"``) and fitted with the same margin.
+Models whose generators store target-domain silhouettes (``g_shape_bank`` > 0, as ``style-synthetic``) draw the
+outline of stored silhouette ``outline`` (0 by default) in the source's colour and pattern.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def _light_background(img: Image.Image) -> bool:
 
 
 class StyleMatchingPipeline(Pipeline):
-    """``pipe(image, direction="shoe_to_bag" | "bag_to_shoe")`` -> the matching item (PIL)."""
+    """``pipe(image, direction="shoe_to_bag" | "bag_to_shoe", outline=0)`` -> the matching item (PIL)."""
 
     task = "style"
 
@@ -81,8 +83,21 @@ class StyleMatchingPipeline(Pipeline):
             img, _ = fit_image(img, self.size, fit)
         return image_to_tensor(img, channels)
 
+    def outlines(self, direction: str = "shoe_to_bag") -> int:
+        """How many stored silhouettes the direction's generator can draw (``outline`` in ``0..n-1``); 1 for a
+        generator that draws the outline it learned."""
+        gen = self._generator(direction)
+        return max(1, int(gen.shape_bank_filled)) if gen.takes_shape else 1
+
     @torch.inference_mode()
     def __call__(self, image: Any, direction: str = "shoe_to_bag", *, fit: str = "pad",
-                 invert: str | bool = "auto") -> Image.Image:
+                 invert: str | bool = "auto", outline: int = 0) -> Image.Image:
         gen = self._generator(direction)
-        return tensor_to_image(gen(self.prepare(image, direction, fit=fit, invert=invert).to(self.device)))
+        n = self.outlines(direction)
+        if isinstance(outline, bool) or not isinstance(outline, (int, np.integer)) or not 0 <= int(outline) < n:
+            which = (f"an int in 0..{n - 1} (the stored silhouettes)" if gen.takes_shape
+                     else "0 (this model draws the outline it learned)")
+            raise PipelineError(f"outline {outline!r}: use {which}")
+        x = self.prepare(image, direction, fit=fit, invert=invert).to(self.device)
+        shape = gen.stored_shape(int(outline)) if gen.takes_shape else None
+        return tensor_to_image(gen(x, shape))

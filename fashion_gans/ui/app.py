@@ -11,7 +11,7 @@ endpoint               inputs -> outputs
 ``/set_joint``         keypoints JSON, joint name, x, y (normalised 0..1; negative removes) -> keypoints JSON, skeleton
 ``/transfer_pose``     person photo, keypoints JSON, model, fit -> result, target skeleton, G1 coarse output
 ``/extract_garment``   person photo, model, fit -> product image
-``/match_style``       item image, direction, model, fit, invert -> matching item
+``/match_style``       item image, direction, model, fit, invert, outline -> matching item
 ``/generate``          seed, count, psi, model -> image grid
 ``/style_mix``         seed A, seed B, crossover layer, psi, model -> 2x2 grid (A, B, A+B, B+A)
 ``/interpolate``       seed A, seed B, frames, psi, model, format (gif|webp) -> animation file
@@ -327,12 +327,13 @@ class DemoBackend:
         return upscale_for_display(self.pipeline("garment", model)(photo, fit=fit or "pad"))
 
     def match_style(self, image: str | None, direction: str, model: str | None, fit: str = "pad",
-                    invert: str = "auto"):
+                    invert: str = "auto", outline: float = 0):
         from fashion_gans.pipelines.images import upscale_for_display
 
         if image is None:
             raise ValueError("item image: upload a shoe or handbag photo (or pick an example) first")
-        out = self.pipeline("style", model)(image, _direction(direction), fit=fit or "pad", invert=invert or "auto")
+        out = self.pipeline("style", model)(image, _direction(direction), fit=fit or "pad", invert=invert or "auto",
+                                            outline=_int(0 if outline is None else outline, "outline"))
         return upscale_for_display(out)
 
     # ---- generation
@@ -782,16 +783,20 @@ def build_demo(models: dict[str, str | os.PathLike] | None = None, *,
                                              label="Direction")
                         style_go = gr.Button("Find the matching item", variant="primary")
                     matched = output("Matching item", elem_id="style-output")
-                with gr.Accordion("Advanced", open=False):
+                with gr.Accordion("Advanced", open=False, elem_id="style-advanced"):
                     style_fit = gr.Radio(["pad", "crop"], value="pad", label="Fit the photo to the model's frame")
                     style_invert = gr.Radio(["auto", "on", "off"], value="auto",
                                             label="Invert for one-channel (Fashion-MNIST) models",
                                             info="auto: invert photos on a light background (Fashion-MNIST "
                                                  "items are light on black)")
+                    style_outline = gr.Slider(0, 7, value=0, step=1, label="Outline", elem_id="style-outline",
+                                              info="models that store target-domain silhouettes (style-synthetic): "
+                                                   "which stored outline to draw; other models take 0")
                 style_model.change(backend.status, inputs=[gr.State("style"), style_model], outputs=style_status,
                                    api_visibility="private")
                 style_go.click(wrap(backend.match_style),
-                               inputs=[item, direction, style_model, style_fit, style_invert], outputs=matched,
+                               inputs=[item, direction, style_model, style_fit, style_invert, style_outline],
+                               outputs=matched,
                                api_name="match_style")
 
             # ------------------------------------------------------------------------------------ generation

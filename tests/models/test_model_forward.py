@@ -22,6 +22,7 @@ from fashion_gans.models.cyclegan import (AppearanceFlowEncoderDecoder, CycleGAN
 from fashion_gans.models.config import CycleGANConfig, PGPGConfig, PixelDTGANConfig, StyleGANConfig
 from fashion_gans.models.config import FaderConfig
 from fashion_gans.models.config import IcGANConfig
+from fashion_gans.models.config import ConfigError
 
 SMALL = [n for n in list_presets() if n.endswith(("_small", "_fmnist", "_synthetic"))]
 BIG = ["pgpg_thesis", "pgpg_256x176", "pixeldtgan_thesis", "cyclegan_thesis", "cyclegan_unet", "stylegan_thesis",
@@ -393,6 +394,98 @@ def test_surface_tile_learns_to_move_its_box_off_a_clasp(one_thread):
         loss.backward()
         opt.step()
     assert clasp_share() < 0.2 * before, (before, clasp_share())
+
+
+def test_silhouette_bank_stores_real_outlines_in_order_and_checks_its_inputs():
+    """A silhouette-conditioned generator stores the object masks of real target images in its free slots, in
+    order, until the bank is full; draws the first stored silhouette when none is given (the same as passing it);
+    and refuses a silhouette of the wrong size, an empty or unknown slot, and silhouettes given to a generator that
+    takes none, naming the problem."""
+    cfg = get_preset("discogan_shape_small")
+    assert cfg.g_shape_bank == 8
+    gen = CycleGANGenerator(cfg).eval()
+    bags = torch.ones(5, 3, 64, 64)
+    for i in range(5):
+        bags[i, :, 10 + 2 * i:50, 12:40 + i] = -0.5  # five different boxes on white
+    assert gen.store_shapes(bags) == 5 and int(gen.shape_bank_filled) == 5
+    assert gen.store_shapes(bags) == 3 and int(gen.shape_bank_filled) == 8  # only the free slots
+    assert gen.store_shapes(bags) == 0
+    for i in range(5):
+        expected = torch.zeros(64, 64)
+        expected[10 + 2 * i:50, 12:40 + i] = 1
+        assert torch.equal(gen.stored_shape(i)[0, 0], expected)
+    assert torch.equal(gen.stored_shape(5), gen.stored_shape(0))  # the second batch's first box
+    x = _striped_bag()
+    with torch.no_grad():
+        assert torch.equal(gen(x), gen(x, gen.stored_shape(0)))
+        assert not torch.equal(gen(x, gen.stored_shape(0)), gen(x, gen.stored_shape(4)))
+    with pytest.raises(ValueError, match="shape index"):
+        gen.stored_shape(8)
+    with pytest.raises(ValueError, match="shape: expected a silhouette"):
+        gen(x, torch.ones(1, 1, 32, 32))
+    with pytest.raises(ValueError, match="shape: expected a silhouette"):
+        gen(x.expand(3, -1, -1, -1), torch.ones(2, 1, 64, 64))
+    plain = CycleGANGenerator(get_preset("discogan_tile_small"))
+    assert not plain.takes_shape and "shape_bank" not in plain.state_dict()
+    with pytest.raises(ValueError, match="takes no silhouette"):
+        plain(x, torch.ones(1, 1, 64, 64))
+    with pytest.raises(ValueError, match="stores no silhouettes"):
+        plain.store_shapes(bags)
+    with pytest.raises(ConfigError, match="g_shape_bank"):
+        get_preset("discogan_small").replace(g_shape_bank=4)
+    with pytest.raises(ConfigError, match="g_shape_bank"):
+        get_preset("discogan_tile_small").replace(g_shape_bank=-1)
+
+
+def test_shape_generator_draws_the_silhouette_it_is_given(one_thread):
+    """A tiny silhouette-conditioned tiling generator learns, from an L1 loss alone, to draw an input square's
+    colour inside whichever of three outlines (a disc, a wide bar, a triangle) it is given.  Afterwards its output
+    object follows the given outline (IoU above 0.8, well above its IoU with the other outlines) in the input's
+    colour, for colours it never saw."""
+    yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    square = ((yy >= 10) & (yy < 22) & (xx >= 10) & (xx < 22)).float()
+    outlines = torch.stack([((yy - 16) ** 2 + (xx - 16) ** 2 <= 100).float(),
+                            ((yy >= 12) & (yy < 20) & (xx >= 2) & (xx < 30)).float(),
+                            ((yy >= 4) & (yy < 28) & ((xx - 16).abs() <= (yy - 4) / 2)).float()])[:, None]
+
+    def batch(n, gen):
+        colour = torch.rand(n, 3, 1, 1, generator=gen) * 1.2 - 1  # dark enough to stand out from white
+        which = torch.randint(0, 3, (n,), generator=gen)
+        shape = outlines[which]
+        return colour * square + (1 - square), shape, colour * shape + (1 - shape), which
+
+    torch.manual_seed(0)
+    cfg = get_preset("discogan_shape_small").replace(image_size=(32, 32), g_down=3, g_base_channels=8,
+                                                     g_style_dim=16, g_shape_bank=3)
+    gen = CycleGANGenerator(cfg)
+    rng = torch.Generator().manual_seed(1)
+    opt = torch.optim.Adam(gen.parameters(), lr=2e-3)
+    for _ in range(250):
+        x, shape, y, _ = batch(16, rng)
+        loss = (gen(x, shape) - y).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    x, shape, y, which = batch(48, torch.Generator().manual_seed(2))
+    gen.eval()
+    with torch.no_grad():
+        out = gen(x, shape)
+    drawn = ((out - 1).abs().amax(1, keepdim=True) > 0.3).float()  # pixels away from the white field
+
+    def iou(a, b):
+        return (a * b).sum((1, 2, 3)) / ((a + b).clamp(max=1).sum((1, 2, 3)))
+
+    own = iou(drawn, shape)
+    others = torch.stack([iou(drawn, outlines[k:k + 1].expand_as(shape)) for k in range(3)], 1)
+    others[torch.arange(48), which] = 0
+    assert own.mean() > 0.8, own.mean()
+    assert (own > others.amax(1) + 0.2).float().mean() > 0.9
+    inner = -torch.nn.functional.max_pool2d(-shape, 3, 1, 1)  # the outline without its rim
+    colour = (out * inner).sum((2, 3)) / inner.sum((2, 3))  # mean colour inside the outline
+    source = x[:, :, 16, 16]
+    error = (colour - source).abs().mean()
+    ignored = (source - source.mean(0)).abs().mean()  # the best colour that ignores the input
+    assert error < 0.6 * ignored, (error, ignored)
 
 
 def test_pgpg_256x176_is_non_square_end_to_end():

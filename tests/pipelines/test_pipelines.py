@@ -215,6 +215,35 @@ def test_garment_and_style_outputs(tiny, world_render):
     assert not np.array_equal(np.asarray(bag), np.asarray(style(shoe, "bag_to_shoe")))  # two networks
     with pytest.raises(PipelineError, match="direction"):
         style(shoe, "sideways")
+    assert style.outlines("shoe_to_bag") == 1  # draws the outline it learned
+    assert np.array_equal(np.asarray(style(shoe, "shoe_to_bag", outline=0)), np.asarray(bag))
+    with pytest.raises(PipelineError, match="outline 1: use 0"):
+        style(shoe, "shoe_to_bag", outline=1)
+
+
+def test_silhouette_style_model_draws_the_chosen_stored_outline(tmp_path, world_render):
+    """A model whose generators store target-domain silhouettes offers them as ``outline``: each stored outline
+    gives another result, the default is outline 0, and an index past the stored ones is refused by name."""
+    from fashion_gans.models import build_models, get_preset
+
+    world, _ = world_render
+    cfg = get_preset("discogan_shape_small").replace(g_base_channels=8, g_style_dim=16, g_shape_bank=4)
+    nets = build_models(cfg)
+    bags = [world.render_bag(world.accessory_style(j), shape, (64, 64))
+            for j, shape in enumerate(ACCESSORY_SHAPES["bag"])]
+    x = torch.stack([torch.from_numpy(b).permute(2, 0, 1).float() / 127.5 - 1 for b in bags])
+    assert nets["gen_ab"].store_shapes(x[:3]) == 3  # three of four slots filled
+    for name in ("gen_ab", "gen_ba"):
+        nets[name].save_pretrained(tmp_path / "shape-style" / name)
+    style = StyleMatchingPipeline.from_pretrained(tmp_path / "shape-style", device="cpu")
+    shoe = world.render_shoe(world.accessory_style(0), ACCESSORY_SHAPES["shoe"][0], (64, 64))
+    assert style.outlines("shoe_to_bag") == 3 and style.outlines("bag_to_shoe") == 1  # gen_ba's bank is empty
+    outs = [np.asarray(style(shoe, "shoe_to_bag", outline=k)) for k in range(3)]
+    assert np.array_equal(np.asarray(style(shoe, "shoe_to_bag")), outs[0])
+    assert not np.array_equal(outs[0], outs[1]) and not np.array_equal(outs[1], outs[2])
+    for bad in (3, -1, 1.5, True):
+        with pytest.raises(PipelineError, match=r"outline .*: use an int in 0..2"):
+            style(shoe, "shoe_to_bag", outline=bad)
 
 
 def test_one_channel_style_model_gets_fashion_mnist_like_input(tiny, world_render):

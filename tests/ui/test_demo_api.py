@@ -108,7 +108,7 @@ def test_garment_style_and_generation_endpoints_on_examples(client):
     product = client.predict(handle_file(str(PERSON)), "tiny-garment", "pad", api_name="/extract_garment")
     assert _open(product).shape == (256, 256, 3)
     for direction, model in (("shoe → handbag", "tiny-style"), ("handbag → shoe", "tiny-style-gray")):
-        matched = client.predict(handle_file(str(SHOE)), direction, model, "pad", "auto", api_name="/match_style")
+        matched = client.predict(handle_file(str(SHOE)), direction, model, "pad", "auto", 0, api_name="/match_style")
         assert _open(matched).shape == (256, 256, 3)
     grid = client.predict(5, 4, 0.7, "tiny-generation", api_name="/generate")
     assert _open(grid).shape[1] > 3 * _open(grid).shape[0]  # four images in a row
@@ -243,7 +243,7 @@ def test_concurrent_visitors_with_the_same_result_all_get_it_whole(demo_server):
 IMAGE_ENDPOINTS = {
     "/transfer_pose": lambda f, kp: (f, kp, "tiny-pose", "pad"),
     "/extract_garment": lambda f, kp: (f, "tiny-garment", "pad"),
-    "/match_style": lambda f, kp: (f, "shoe → handbag", "tiny-style-gray", "crop", "auto"),
+    "/match_style": lambda f, kp: (f, "shoe → handbag", "tiny-style-gray", "crop", "auto", 0),
     "/edit_attributes": lambda f, kp: (f, "tiny-fader", '{"colour": "red", "pattern": "dots"}', '{"colour": 0.8}'),
 }
 

@@ -126,9 +126,22 @@ def test_style_matching_tab_with_an_uploaded_file(page, shots):
     page.locator("#style-input input[type=file]").set_input_files(str(shoe))  # as the file chooser does
     page.locator("#style-input img").first.wait_for()
     page.get_by_role("button", name="Find the matching item").click()
-    _wait_for_new_image(page, "style-output")
+    first = _wait_for_new_image(page, "style-output")
     _assert_output_not_blank(page, "style-output")
     _assert_not_blank(_shot(page, shots, "style-matching"))
+    # Another stored outline (under Advanced): a handbag of another shape.
+    before = page.locator("#style-output img").first.screenshot()
+    page.locator("#style-advanced").get_by_text("Advanced").click()
+    outline = page.locator("#style-outline input[type=number]")
+    outline.fill("2")
+    outline.press("Enter")
+    page.get_by_role("button", name="Find the matching item").click()
+    _wait_for_new_image(page, "style-output", first)
+    after = page.locator("#style-output img").first.screenshot()
+    import io
+
+    a, b = (np.asarray(Image.open(io.BytesIO(x)).convert("L"), np.float32) for x in (before, after))
+    assert a.shape == b.shape and np.abs(a - b).mean() > 5, "outline 2 drew the same item as outline 0"
 
 
 def test_generation_tab(page, shots):

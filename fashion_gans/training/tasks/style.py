@@ -17,13 +17,18 @@ One training step (CycleGAN's order, G then D):
    (Shrivastava et al. 2017, as CycleGAN).
 
 ``loss_weights`` keys: ``cycle`` (10), ``identity`` (5; it needs ``channels_a == channels_b``), ``adversarial``
-(1), ``colour`` (0: off, as in the thesis and CycleGAN) and ``rigidity`` (0: off). ``schedule`` keys: ``pool_size``
-(50; 0 disables the pool), ``colour_from_step`` (0: the step from which the colour term, when on, is applied),
-``adversarial_from_step`` (0: the step from which the adversarial term counts in ``L_G``; before it the generators
-learn only the reconstructions), ``rigidity_from_step`` (0) and ``cycle_noise`` (0: off; the standard deviation, on
-the [-1, 1] scale, of Gaussian noise added to each translation before it is translated back in the cycle term: a
-source hidden in faint detail does not survive it, so the cycle can only be closed through what the translation
-visibly shows, the remedy Chu et al. 2017 suggest for CycleGAN's steganography).
+(1), ``colour`` (0: off, as in the thesis and CycleGAN), ``rigidity`` (0: off) and ``smooth`` (0: off).
+``schedule`` keys: ``pool_size`` (50; 0 disables the pool), ``colour_from_step`` (0: the step from which the colour
+term, when on, is applied), ``adversarial_from_step`` (0: the step from which the adversarial term counts in
+``L_G``; before it the generators learn only the reconstructions), ``rigidity_from_step`` (0), ``cycle_noise`` (0:
+off; the standard deviation, on the [-1, 1] scale, of Gaussian noise added to each translation before it is
+translated back in the cycle term: a source hidden in faint detail does not survive it, so the cycle can only be
+closed through what the translation visibly shows, the remedy Chu et al. 2017 suggest for CycleGAN's steganography)
+and ``cycle_blur`` (0: off; an odd width in pixels: the cycle and identity L1 compare both images blurred by a box
+of that width, so the outline and the colours count and a pattern's phase does not.  A tiling generator folds a
+piece of the source's surface into the new outline, so the way back cannot rebuild where the source's stripes or
+dots fell; a pixel-exact cycle asks for it anyway, and the generators then hide it in distortions of the sampling
+map and holes in the sampled share).
 
 Colour-statistics term (``colour`` > 0; this project's extension, not in the thesis or CycleGAN).  Cycle
 consistency alone does not make a translation keep the style: a generator may map every shoe to one handbag
@@ -63,6 +68,22 @@ shoe translations then read as shoes only 44% of the time (92% without it): the 
 synthetic bundle's surface-tiling generators (``"discogan_tile"``) use weight 0.3: their map starts as such a copy,
 and the term keeps the learned flow near it.
 
+Smoothness term (``smooth`` > 0, off by default; appearance-flow generators only).  The total variation
+(:func:`total_variation`: mean absolute difference of neighbouring pixels) of the generators' drawn layer, the part
+of a translation that is not copied from the source: backgrounds, soles, handles, clasps, all flat colours in a
+product photo.  Without it the silhouette-conditioned generators filled their drawn layer with saturated
+high-frequency noise, which leaked into the translations wherever the sample's share dropped and swung the attribute
+reading from checkpoint to checkpoint; noise of standard deviation 0.3 in the cycle term did not stop it.
+
+Silhouette-conditioned generators (``g_shape_bank`` > 0, preset ``discogan_shape_small``): every translation is
+told the outline to draw.  ``G_AB(a_i)`` draws the silhouette of the batch's real handbag ``b_i`` (the batches are
+unpaired, so this is a random real outline) and ``G_BA(b_i)`` that of the real shoe ``a_i``; the cycle's way back
+draws the source's own silhouette, and the identity term each image's own.  The translation then has no reason to
+carry the source's outline, which an unconditioned cycle needs to rebuild the source and which kept the translated
+shoes from reading as shoes.  The discriminators see fakes and reals with the same outlines, so they judge the
+surface and the details.  The first batches' real target silhouettes fill each generator's bank
+(:meth:`~fashion_gans.models.CycleGANGenerator.store_shapes`), the outlines a user picks from at inference.
+
 Learning rate (``TrainConfig.lr_schedule``): by default the thesis' plateau scheduler (Table 13) on both Adams,
 the generators' fed ``g_total`` and the discriminators' ``d_total`` after every step: factor 0.99, patience 10,
 cooldown 200, min lr 5e-6 (:mod:`..schedulers`); ``lr_schedule="none"`` keeps the learning rates constant.
@@ -93,13 +114,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...models.config import FLOW_GENERATORS
-from ...models.cyclegan import object_mask, sampling_rigidity
+from ...models.cyclegan import object_mask, sampling_rigidity, silhouette
 from ..config import TrainingError
 from .base import Task, register_task
 from .common import eval_mode, frozen, lsgan_loss, schedule_steps
 from .generation import frechet_distance, pixel_features, to_rgb_grid
 
-__all__ = ["ImagePool", "StyleTask", "colour_stats_loss", "object_colour_stats", "object_mean_colour"]
+__all__ = ["ImagePool", "StyleTask", "colour_stats_loss", "object_colour_stats", "object_mean_colour",
+           "total_variation"]
 
 
 class ImagePool:
@@ -190,6 +212,14 @@ def object_colour_stats(images: torch.Tensor, threshold: float = 0.15, close: in
     return torch.cat([mean, std, dx[:, None], dy[:, None]], dim=1)
 
 
+def total_variation(images: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference between horizontally and vertically neighbouring pixels of ``(N, C, H, W)`` images
+    (summed over the two axes, averaged over pixels and channels): zero for flat colours, about 1.1 for Gaussian
+    noise of standard deviation 0.5."""
+    x = images.float()
+    return (x[..., :, 1:] - x[..., :, :-1]).abs().mean() + (x[..., 1:, :] - x[..., :-1, :]).abs().mean()
+
+
 def colour_stats_loss(source: torch.Tensor, translated: torch.Tensor) -> torch.Tensor:
     """Mean L1 between :func:`object_colour_stats` of the source images (constants) and of their translations."""
     if source.shape[0] != translated.shape[0] or source.shape[1] != translated.shape[1]:
@@ -206,7 +236,7 @@ class StyleTask(Task):
 
     name: ClassVar[str] = "style"
     default_loss_weights: ClassVar[dict[str, float]] = {"cycle": 10.0, "identity": 5.0, "adversarial": 1.0,
-                                                         "colour": 0.0, "rigidity": 0.0}
+                                                         "colour": 0.0, "rigidity": 0.0, "smooth": 0.0}
     default_pool_size: ClassVar[int] = 50
     # Thesis (Table 13): a plateau scheduler on each Adam, fed its batch loss, factor 0.99, cooldown 200.
     lr_monitor: ClassVar[dict[str, str]] = {"g": "g_total", "d": "d_total"}
@@ -218,7 +248,7 @@ class StyleTask(Task):
         from fashion_gans.models import CycleGANConfig
 
         self.check_setup(CycleGANConfig, ("pool_size", "colour_from_step", "cycle_noise", "adversarial_from_step",
-                                          "rigidity_from_step"), non_negative_weights=True)
+                                          "rigidity_from_step", "cycle_blur"), non_negative_weights=True)
         self.colour_from_step = schedule_steps("style", config.schedule, "colour_from_step")
         self.rigidity_from_step = schedule_steps("style", config.schedule, "rigidity_from_step")
         self.adversarial_from_step = schedule_steps("style", config.schedule, "adversarial_from_step")
@@ -226,6 +256,11 @@ class StyleTask(Task):
         if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0.0 <= float(noise) <= 1.0:
             raise TrainingError(f"task 'style': schedule['cycle_noise'] must be a number in [0, 1], got {noise!r}")
         self.cycle_noise = float(noise)
+        blur = config.schedule.get("cycle_blur", 0)
+        if isinstance(blur, bool) or not isinstance(blur, int) or blur < 0 or (blur and blur % 2 == 0):
+            raise TrainingError(f"task 'style': schedule['cycle_blur'] must be 0 (off) or an odd number of pixels, "
+                                f"got {blur!r}")
+        self.cycle_blur = int(blur)
         mc = model_config
         if self.loss_weights["identity"] > 0 and mc.channels_a != mc.channels_b:
             raise TrainingError(
@@ -238,11 +273,12 @@ class StyleTask(Task):
                 f"needs channels_a == channels_b (got {mc.channels_a} and {mc.channels_b}); set "
                 f"loss_weights['colour'] = 0"
             )
-        if self.loss_weights["rigidity"] > 0 and mc.generator not in FLOW_GENERATORS:
-            raise TrainingError(
-                f"task 'style': loss_weights['rigidity'] regularises an appearance flow and needs "
-                f"generator='discogan_flow' or 'discogan_tile' (got {mc.generator!r}); "
-                f"set loss_weights['rigidity'] = 0")
+        for key in ("rigidity", "smooth"):
+            if self.loss_weights[key] > 0 and mc.generator not in FLOW_GENERATORS:
+                raise TrainingError(
+                    f"task 'style': loss_weights['{key}'] regularises an appearance flow's sampling map or drawn "
+                    f"layer and needs generator='discogan_flow' or 'discogan_tile' (got {mc.generator!r}); "
+                    f"set loss_weights['{key}'] = 0")
         pool_size = int(config.schedule.get("pool_size", self.default_pool_size))
         if pool_size < 0:
             raise TrainingError(f"task 'style': schedule['pool_size'] must be >= 0, got {pool_size}")
@@ -325,22 +361,24 @@ class StyleTask(Task):
         opt_g, opt_d = self.optimizers["g"], self.optimizers["d"]
         w = self.loss_weights
         real_a, real_b = batch["shoe"], batch["bag"]
+        shape_a, shape_b = self._silhouettes(real_a, real_b)
 
         # 1. Generators.  The discriminators are called as bare modules with frozen parameters: no gradient
         #    reaches them and no data-parallel gradient reduction is started for them in this update.
         raw_d_a, raw_d_b = self.unwrap("disc_a"), self.unwrap("disc_b")
         with frozen(raw_d_a, raw_d_b):
-            fake_b = g_ab(real_a)
-            g_rigidity = self._rigidity("gen_ab", step)
-            fake_a = g_ba(real_b)
+            fake_b = g_ab(real_a, shape_b)
+            g_rigidity, g_smooth = self._rigidity("gen_ab", step), self._smoothness("gen_ab")
+            fake_a = g_ba(real_b, shape_a)
             g_rigidity = g_rigidity + self._rigidity("gen_ba", step)
+            g_smooth = g_smooth + self._smoothness("gen_ba")
             g_adv = lsgan_loss(raw_d_b(fake_b), 1.0) + lsgan_loss(raw_d_a(fake_a), 1.0)
             adv_weight = w["adversarial"] if step >= self.adversarial_from_step else 0.0
-            g_cycle = (F.l1_loss(g_ba(self._cycle_input(fake_b)).float(), real_a.float())
-                       + F.l1_loss(g_ab(self._cycle_input(fake_a)).float(), real_b.float()))
+            g_cycle = (self._reconstruction(g_ba(self._cycle_input(fake_b), shape_a), real_a)
+                       + self._reconstruction(g_ab(self._cycle_input(fake_a), shape_b), real_b))
             if w["identity"] > 0:
-                g_identity = (F.l1_loss(g_ab(real_b).float(), real_b.float())
-                              + F.l1_loss(g_ba(real_a).float(), real_a.float()))
+                g_identity = (self._reconstruction(g_ab(real_b, shape_b), real_b)
+                              + self._reconstruction(g_ba(real_a, shape_a), real_a))
             else:
                 g_identity = torch.zeros((), device=real_a.device)
             if w["colour"] > 0 and step >= self.colour_from_step:
@@ -348,7 +386,7 @@ class StyleTask(Task):
             else:
                 g_colour = torch.zeros((), device=real_a.device)
             g_total = (adv_weight * g_adv + w["cycle"] * g_cycle + w["identity"] * g_identity
-                       + w["colour"] * g_colour + w["rigidity"] * g_rigidity)
+                       + w["colour"] * g_colour + w["rigidity"] * g_rigidity + w["smooth"] * g_smooth)
             opt_g.zero_grad(set_to_none=True)
             acc.backward(g_total)
             opt_g.step()
@@ -365,11 +403,28 @@ class StyleTask(Task):
 
         losses = {
             "g_adv": g_adv, "g_cycle": g_cycle, "g_identity": g_identity, "g_colour": g_colour,
-            **({"g_rigidity": g_rigidity} if w["rigidity"] > 0 else {}), "g_total": g_total,
+            **({"g_rigidity": g_rigidity} if w["rigidity"] > 0 else {}),
+            **({"g_smooth": g_smooth} if w["smooth"] > 0 else {}), "g_total": g_total,
             "d_a_real": d_a_real, "d_a_fake": d_a_fake, "d_b_real": d_b_real, "d_b_fake": d_b_fake,
             "d_total": d_total,
         }
         return {k: v.detach() for k, v in losses.items()}
+
+    def _silhouettes(self, real_a: torch.Tensor, real_b: torch.Tensor
+                     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``(shape_a, shape_b)``: the real shoes' and handbags' silhouettes (:func:`silhouette`) for generators that
+        draw a given outline (``g_shape_bank`` > 0), else ``(None, None)``.  Each translation draws the silhouette
+        of a real image of its target domain from the same batch (G_AB(a_i) the outline of b_i, unpaired), and the
+        cycle term gives the way back the source's own outline, so the translation need not hide it.  While a
+        generator's bank has free slots, the batch's target silhouettes are stored in it (the first one is the
+        outline drawn when none is given)."""
+        if not self.model_config.g_shape_bank:
+            return None, None
+        for name, target in (("gen_ab", real_b), ("gen_ba", real_a)):
+            net = self.unwrap(name)
+            if int(net.shape_bank_filled) < net.shape_bank.shape[0]:
+                net.store_shapes(target)
+        return silhouette(real_a), silhouette(real_b)
 
     def _rigidity(self, name: str, step: int) -> torch.Tensor:
         """:func:`~fashion_gans.models.cyclegan.sampling_rigidity` of the translation generator ``name`` just made
@@ -377,6 +432,22 @@ class StyleTask(Task):
         if self.loss_weights["rigidity"] <= 0 or step < self.rigidity_from_step:
             return torch.zeros((), device=self._device())
         return sampling_rigidity(*self.unwrap(name).net.last_sampling)
+
+    def _smoothness(self, name: str) -> torch.Tensor:
+        """:func:`total_variation` of the drawn layer of the translation generator ``name`` just made (zero when the
+        ``smooth`` term is off)."""
+        if self.loss_weights["smooth"] <= 0:
+            return torch.zeros((), device=self._device())
+        return total_variation(self.unwrap(name).net.last_drawn)
+
+    def _reconstruction(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean L1 of a reconstruction (cycle, identity), with ``cycle_blur`` > 0 between both images blurred by a
+        ``cycle_blur`` x ``cycle_blur`` box (stride 1): the outline and the colours count, a pattern's phase not."""
+        output, target = output.float(), target.float()
+        if self.cycle_blur:
+            k = self.cycle_blur
+            output, target = (F.avg_pool2d(t, k, 1, k // 2, count_include_pad=False) for t in (output, target))
+        return F.l1_loss(output, target)
 
     def _cycle_input(self, fake: torch.Tensor) -> torch.Tensor:
         """The translation as the cycle term feeds it back: with ``cycle_noise`` > 0, plus Gaussian noise of that
@@ -420,7 +491,11 @@ class StyleTask(Task):
                 real_a, real_b = batch["shoe"].to(device).float(), batch["bag"].to(device).float()
                 fake_b, fake_a = g_ab(real_a).float(), g_ba(real_b).float()
                 truth.append(self.ground_truth_metrics(batch, {"bag": fake_b, "shoe": fake_a}))
-                rec_a, rec_b = g_ba(fake_b).float(), g_ab(fake_a).float()
+                if self.model_config.g_shape_bank:  # the way back draws the source's own outline
+                    rec_a = g_ba(fake_b, silhouette(real_a)).float()
+                    rec_b = g_ab(fake_a, silhouette(real_b)).float()
+                else:
+                    rec_a, rec_b = g_ba(fake_b).float(), g_ab(fake_a).float()
                 sums["cycle_l1_a"] += (rec_a - real_a).abs().mean(dim=(1, 2, 3)).sum().item()
                 sums["cycle_l1_b"] += (rec_b - real_b).abs().mean(dim=(1, 2, 3)).sum().item()
                 if colour:
