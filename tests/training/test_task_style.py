@@ -32,13 +32,18 @@ def _config(tmp_path, **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
-def _train(task, dataset, steps: int, batch_size: int, eval_batches) -> tuple[dict, dict]:
-    before = task.evaluate(eval_batches)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
-                        generator=torch.Generator().manual_seed(0))
-    step, epoch = 0, 0
+def _loader(dataset, batch_size: int = 8) -> DataLoader:
+    return DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
+                      generator=torch.Generator().manual_seed(0))
+
+
+def _steps(task, dataset, steps: int, batch_size: int = 8) -> dict:
+    """``steps`` training steps over as many epochs as they take (the unpaired partners re-drawn every epoch, as the
+    loop does; the first batch is ``next(iter(_loader(dataset)))`` at epoch 0); returns the last step's losses."""
+    loader = _loader(dataset, batch_size)
+    step, epoch, losses = 0, 0, {}
     while step < steps:
-        dataset.set_epoch(epoch)  # re-draw the unpaired partners, as the loop does
+        dataset.set_epoch(epoch)
         for batch in loader:
             if step == steps:
                 break
@@ -46,6 +51,12 @@ def _train(task, dataset, steps: int, batch_size: int, eval_batches) -> tuple[di
             assert all(torch.isfinite(v) and v.ndim == 0 and not v.requires_grad for v in losses.values())
             step += 1
         epoch += 1
+    return losses
+
+
+def _train(task, dataset, steps: int, batch_size: int, eval_batches) -> tuple[dict, dict]:
+    before = task.evaluate(eval_batches)
+    _steps(task, dataset, steps, batch_size)
     return before, task.evaluate(eval_batches)
 
 
@@ -281,10 +292,7 @@ def test_rigidity_term_keeps_the_flow_undistorted(tmp_path):
         task = StyleTask(_config(tmp_path, **{**cfg, "loss_weights": {"colour": 5.0, "rigidity": weight}}), flow)
         train, test = task.build_dataset("train"), task.build_dataset("test")
         bind_task(task)
-        loader = DataLoader(train, batch_size=8, shuffle=True, drop_last=True,
-                            generator=torch.Generator().manual_seed(0))
-        for step, b in zip(range(40), loader):
-            task.training_step(b, step)
+        _steps(task, train, 40)
         held_out = next(iter(DataLoader(test, batch_size=16)))
         gen = task.unwrap("gen_ab")
         gen(held_out["shoe"])  # training mode, gradients on: the generator keeps its sampling map
@@ -315,15 +323,7 @@ def test_smooth_term_keeps_the_drawn_layer_flat(tmp_path):
         task = StyleTask(_config(tmp_path, **{**cfg, "loss_weights": {"colour": 5.0, "smooth": weight}}), flow)
         train, test = task.build_dataset("train"), task.build_dataset("test")
         bind_task(task)
-        loader = DataLoader(train, batch_size=8, shuffle=True, drop_last=True,
-                            generator=torch.Generator().manual_seed(0))
-        step = 0
-        while step < 40:
-            train.set_epoch(step)
-            for b in loader:
-                losses = task.training_step(b, step)
-                step += 1
-        assert ("g_smooth" in losses) == (weight > 0)
+        assert ("g_smooth" in _steps(task, train, 40)) == (weight > 0)
         held_out = next(iter(DataLoader(test, batch_size=16)))
         gen = task.unwrap("gen_ab")
         gen(held_out["shoe"])  # training mode, gradients on: the generator keeps its drawn layer
@@ -345,7 +345,6 @@ def test_silhouette_generators_learn_to_draw_the_exemplar_outline(tmp_path):
                              loss_weights={"colour": 5.0}), shape)
     train, test = task.build_dataset("train"), task.build_dataset("test")
     bind_task(task)
-    loader = DataLoader(train, batch_size=8, shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(0))
     held_out = next(iter(DataLoader(test, batch_size=16)))
     gen_ab = task.unwrap("gen_ab")
 
@@ -361,15 +360,9 @@ def test_silhouette_generators_learn_to_draw_the_exemplar_outline(tmp_path):
         return iou(drawn, bags), iou(drawn, bags.roll(1, 0))
 
     before, _ = follows()
-    first = next(iter(loader))
-    step = 0
-    for epoch in range(20):
-        train.set_epoch(epoch)
-        for batch in loader if step else [first]:
-            task.training_step(batch, step)
-            step += 1
-        if step >= 80:
-            break
+    train.set_epoch(0)
+    first = next(iter(_loader(train)))  # the first training batch
+    _steps(task, train, 80)
     assert int(gen_ab.shape_bank_filled) == 4 and int(task.unwrap("gen_ba").shape_bank_filled) == 4
     assert torch.equal(gen_ab.shape_bank, silhouette(first["bag"][:4]))  # real handbag outlines for G_AB
     assert torch.equal(task.unwrap("gen_ba").shape_bank, silhouette(first["shoe"][:4]))
