@@ -54,6 +54,21 @@ def _steps(task, dataset, steps: int, batch_size: int = 8) -> dict:
     return losses
 
 
+def _trained_flow(tmp_path, flow, loss_weights: dict) -> tuple[CycleGANGenerator, dict]:
+    """A style task on 100 synthetic items, trained 40 steps with ``loss_weights``: its G_AB, which has just
+    translated 16 held-out shoes in training mode (so it keeps its sampling map and drawn layer), and the last
+    step's losses."""
+    torch.manual_seed(0)
+    task = StyleTask(_config(tmp_path, data="synthetic", synthetic_size=100, lr_g=2e-3, lr_d=2e-3,
+                             loss_weights=loss_weights), flow)
+    train, test = task.build_dataset("train"), task.build_dataset("test")
+    bind_task(task)
+    losses = _steps(task, train, 40)
+    gen = task.unwrap("gen_ab")
+    gen(next(iter(DataLoader(test, batch_size=16)))["shoe"])
+    return gen, losses
+
+
 def _train(task, dataset, steps: int, batch_size: int, eval_batches) -> tuple[dict, dict]:
     before = task.evaluate(eval_batches)
     _steps(task, dataset, steps, batch_size)
@@ -285,17 +300,9 @@ def test_rigidity_term_keeps_the_flow_undistorted(tmp_path):
         with pytest.raises(TrainingError, match="rigidity_from_step"):
             StyleTask(_config(tmp_path, schedule={"rigidity_from_step": bad}), flow)
 
-    cfg = dict(data="synthetic", synthetic_size=100, lr_g=2e-3, lr_d=2e-3)
     distortion = {}
     for weight in (0.0, 1.0):
-        torch.manual_seed(0)
-        task = StyleTask(_config(tmp_path, **{**cfg, "loss_weights": {"colour": 5.0, "rigidity": weight}}), flow)
-        train, test = task.build_dataset("train"), task.build_dataset("test")
-        bind_task(task)
-        _steps(task, train, 40)
-        held_out = next(iter(DataLoader(test, batch_size=16)))
-        gen = task.unwrap("gen_ab")
-        gen(held_out["shoe"])  # training mode, gradients on: the generator keeps its sampling map
+        gen, _ = _trained_flow(tmp_path, flow, {"colour": 5.0, "rigidity": weight})
         distortion[weight] = float(sampling_rigidity(*gen.net.last_sampling).detach())
     assert distortion[1.0] < 0.6 * distortion[0.0], distortion
 
@@ -316,17 +323,10 @@ def test_smooth_term_keeps_the_drawn_layer_flat(tmp_path):
     with pytest.raises(TrainingError, match="smooth.*generator='discogan_flow'"):
         StyleTask(_config(tmp_path, loss_weights={"smooth": 1.0}), _model(channels=3))
 
-    cfg = dict(data="synthetic", synthetic_size=100, lr_g=2e-3, lr_d=2e-3)
     roughness = {}
     for weight in (0.0, 2.0):
-        torch.manual_seed(0)
-        task = StyleTask(_config(tmp_path, **{**cfg, "loss_weights": {"colour": 5.0, "smooth": weight}}), flow)
-        train, test = task.build_dataset("train"), task.build_dataset("test")
-        bind_task(task)
-        assert ("g_smooth" in _steps(task, train, 40)) == (weight > 0)
-        held_out = next(iter(DataLoader(test, batch_size=16)))
-        gen = task.unwrap("gen_ab")
-        gen(held_out["shoe"])  # training mode, gradients on: the generator keeps its drawn layer
+        gen, losses = _trained_flow(tmp_path, flow, {"colour": 5.0, "smooth": weight})
+        assert ("g_smooth" in losses) == (weight > 0)
         roughness[weight] = float(total_variation(gen.net.last_drawn).detach())
     assert roughness[2.0] < 0.6 * roughness[0.0], roughness
 
