@@ -69,11 +69,11 @@ def object_mask(images: torch.Tensor, threshold: float = 0.15) -> torch.Tensor:
 
 
 @torch.no_grad()
-def silhouette(images: torch.Tensor, close: int = 5) -> torch.Tensor:
-    """``(N, 1, H, W)`` float silhouette of each image's object: :func:`object_mask` closed with a ``close`` x
-    ``close`` square (odd), so that a pattern's lines in the background colour (white checks, stripes or dots)
-    count as object while a handle's opening stays open.  ``images`` in [-1, 1]; no gradient."""
-    mask = object_mask(images)
+def silhouette(images: torch.Tensor, close: int = 5, threshold: float = 0.15) -> torch.Tensor:
+    """``(N, 1, H, W)`` float silhouette of each image's object: :func:`object_mask` (``threshold``) closed with a
+    ``close`` x ``close`` square (odd), so that a pattern's lines in the background colour (white checks, stripes or
+    dots) count as object while a handle's opening stays open.  ``images`` in [-1, 1]; no gradient."""
+    mask = object_mask(images, threshold)
     pad = close // 2
     return -F.max_pool2d(-F.max_pool2d(mask, close, 1, pad), close, 1, pad)
 
@@ -200,6 +200,8 @@ class CycleGANGenerator(HubModel, tags=["image-to-image", "cyclegan", "discogan"
         if not self.takes_shape:
             raise ValueError("this generator stores no silhouettes (config.g_shape_bank is 0)")
         free = int(self.shape_bank.shape[0]) - int(self.shape_bank_filled)
+        if free == 0:
+            return 0
         new = silhouette(images[:free])
         n = int(new.shape[0])
         if n:
@@ -307,11 +309,11 @@ class StyleCodeEncoderDecoder(nn.Module):
 
     def features(self, h: torch.Tensor, style: torch.Tensor, shape: torch.Tensor | None = None) -> torch.Tensor:
         """The decoder's last hidden layer (at ``H / 2``) for a spatial code under a style vector (and, for networks
-        built with ``shape_in``, the silhouette ``(N, 1, H, W)`` to draw)."""
+        built with ``shape_in``, the silhouette ``(N, 1, H, W)`` to draw, on the [-1, 1] scale)."""
         for i, (up, adain) in enumerate(zip(self.up, self.adain)):
             u = up(h)
             if shape is not None and self.shape_proj is not None:
-                u = u + self.shape_proj[i](F.interpolate(shape.to(u.dtype) * 2 - 1, size=u.shape[-2:], mode="area"))
+                u = u + self.shape_proj[i](F.interpolate(shape.to(u.dtype), size=u.shape[-2:], mode="area"))
             h = torch.relu(adain(u, style))
         return h
 
@@ -377,8 +379,9 @@ class AppearanceFlowEncoderDecoder(StyleCodeEncoderDecoder):
         """``(drawn, sampled, mask)``: the drawn image (tanh), the input sampled along the flow, and the share
         ``m`` in [0, 1] of the sample in each output pixel ``(N, 1, H, W)``.  ``shape``: the silhouette to draw
         ``(N, 1, H, W)`` in [0, 1], read by the encoder beside the image (networks built with ``shape_in``)."""
-        code, style = self.style_code(x if shape is None else torch.cat([x, shape.to(x.dtype) * 2 - 1], dim=1))
-        h = self.features(code, style, shape)
+        signed = None if shape is None else shape.to(x.dtype) * 2 - 1  # the silhouette on the image's scale
+        code, style = self.style_code(x if signed is None else torch.cat([x, signed], dim=1))
+        h = self.features(code, style, signed)
         drawn = torch.tanh(self.head(h))
         flow = self.flow_head(h)
         grid, read = self.sampling_maps(x, flow, style)

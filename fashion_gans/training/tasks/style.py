@@ -193,11 +193,9 @@ def object_colour_stats(images: torch.Tensor, threshold: float = 0.15, close: in
     the colours of what it draws, not what counts as the object."""
     x = (images.float() + 1) / 2
     with torch.no_grad():
-        mask = object_mask(images, threshold)
-        # Morphological closing: a pattern drawn in the background colour (white stripes, dots or check lines
-        # a few pixels wide) belongs to the object and must count in its colour spread and differences.
-        pad = close // 2
-        mask = -F.max_pool2d(-F.max_pool2d(mask, close, 1, pad), close, 1, pad)
+        # Closed: a pattern drawn in the background colour (white stripes, dots or check lines a few pixels wide)
+        # belongs to the object and must count in its colour spread and differences.
+        mask = silhouette(images, close, threshold)
         mask = torch.where(mask.sum(dim=(2, 3), keepdim=True) > 0, mask, torch.ones_like(mask))
     area = mask.sum(dim=(2, 3))
     mean = (x * mask).sum(dim=(2, 3)) / area
@@ -421,9 +419,7 @@ class StyleTask(Task):
         if not self.model_config.g_shape_bank:
             return None, None
         for name, target in (("gen_ab", real_b), ("gen_ba", real_a)):
-            net = self.unwrap(name)
-            if int(net.shape_bank_filled) < net.shape_bank.shape[0]:
-                net.store_shapes(target)
+            self.unwrap(name).store_shapes(target)
         return silhouette(real_a), silhouette(real_b)
 
     def _rigidity(self, name: str, step: int) -> torch.Tensor:
