@@ -512,8 +512,8 @@ def miss_reason(bar: Bar, entry: dict[str, Any], value: float) -> str:
     elif bar.task == "generation" and "precision" in values and "recall" in values:
         p, r = values["precision"], values["recall"]
         if r <= bar.threshold < p:
-            parts.append("the samples fall inside the real images' feature neighbourhoods but cover few of them "
-                         "(too little diversity)")
+            parts.append("the samples fall inside the real images' feature neighbourhoods but cover too few of "
+                         "them (the generator misses part of the real images' variety)")
         elif p <= bar.threshold:
             parts.append("the samples fall outside the real images' feature neighbourhoods")
     parts += [f"{_context_name(m)} {_fmt(v, _percent_metric(m))}" for m, v in ctx]
