@@ -238,8 +238,13 @@ def test_fmnist_style_translation_changes_the_class(fashion_mnist_dir):
         fake_bag, fake_shoe = nets["gen_ab"](batch["shoe"]), nets["gen_ba"](batch["bag"])
     pred_bag = _classify("fmnist-classifier", fake_bag)["logits"].argmax(1)
     pred_shoe = _classify("fmnist-classifier", fake_shoe)["logits"].argmax(1)
-    assert (pred_bag == BAG_CLASS).float().mean().item() > 0.5
-    assert torch.isin(pred_shoe, torch.tensor(SHOE_CLASSES)).float().mean().item() > 0.5
+    # RESULTS.md reads 94% / 97% on 2000 test items; the 800-step weights before them read 52% / 63%.
+    assert (pred_bag == BAG_CLASS).float().mean().item() > 0.85
+    assert torch.isin(pred_shoe, torch.tensor(SHOE_CLASSES)).float().mean().item() > 0.85
+    # Not one target-domain image whatever the input (the `mean` baseline, which the classifier also reads as the
+    # target class): the translations differ from item to item.
+    for fake in (fake_bag, fake_shoe):
+        assert fake.std(dim=0).mean().item() > 0.1
 
 
 def _samples(name, n=64):
@@ -267,6 +272,23 @@ def test_fmnist_generation_is_varied_and_closer_to_real_than_noise(fashion_mnist
 
     fid_model, fid_noise = fid(images), fid(noise)
     assert fid_model < 0.7 * fid_noise, (fid_model, fid_noise)
+
+
+def test_fmnist_generation_precision_and_recall_spot_check(fashion_mnist_dir):
+    """RESULTS.md's bar (precision and recall > 0.6 on 2000 test images), spot-checked on 500: on so few images
+    the k-NN balls are wider and recall reads higher, so the samples' recall must also reach 80% of the recall of 500
+    real training images (the memorising `copy` baseline) against the same test images."""
+    from fashion_gans.data.fashion_mnist import FashionMNIST
+    from fashion_gans.metrics.evaluate import compute_metrics
+
+    n = 500
+    test, train = FashionMNIST(fashion_mnist_dir, "test"), FashionMNIST(fashion_mnist_dir, "train")
+    real = torch.stack([test[i]["image"] for i in range(n)])
+    copy = torch.stack([train[i]["image"] for i in range(n)])
+    model = compute_metrics(_samples("generation-fmnist", n), real, extractor="fmnist-classifier", metrics=("pr",))
+    base = compute_metrics(copy, real, extractor="fmnist-classifier", metrics=("pr",))
+    assert model["precision"] > 0.6 and model["recall"] > 0.6, model
+    assert model["recall"] >= 0.8 * base["recall"], (model, base)
 
 
 def test_synthetic_generation_is_varied_and_closer_to_real_than_noise(world):

@@ -57,6 +57,16 @@ def test_markdown_rows_and_verdicts_come_from_the_json(pose_run):
         assert (bar["why"] != "") == (verdict == "MISS")
         if verdict == "MISS":
             assert f"`{key}` (`pose-synthetic`): {bar['why']}" in md
+    # Beating the baselines: the verdicts recomputed from the JSON's values.
+    check = next(c for c in summary["baseline_check"] if c["model"] == "pose-synthetic")
+    assert check["metrics"] == ["ssim", "l1", "keypoint_error", "pck_0.05"] and check["baselines"] == [
+        "copy", "mean", "nearest"]
+    for r in check["comparisons"]:
+        base = {m["metric"]: m["value"] for m in entry["baselines"][r["baseline"]]["metrics"]}[r["metric"]]
+        assert (r["model_value"], r["baseline_value"]) == (values[r["metric"]], base)
+        assert r["verdict"] == script.compare_to_baseline(r["metric"], values[r["metric"]], base)
+    assert check["beats_all"] == all(r["verdict"] == "beats" for r in check["comparisons"])
+    assert _row(md, "| `pose-synthetic` |")[3] == ("**yes**" if check["beats_all"] else "**no**")
     # The thesis' numbers are labelled as another dataset and protocol; the run is recorded.
     assert "different dataset and protocol" in md.lower() and "Table 8" in md
     assert summary["run"]["count"] == 8 and summary["run"]["world_seed"] != entry["train_seed"]
@@ -79,6 +89,47 @@ def test_bars_judge_values(script):
     assert bar.passed(0.61) and not bar.passed(0.6) and not bar.passed(float("nan"))
     kp = next(b for b in script.BARS if b.key == "pose-keypoints")
     assert kp.passed(0.049) and not kp.passed(0.05)
+
+
+def test_baseline_margin_verdicts(script):
+    cmp = script.compare_to_baseline
+    # Scores: a clear margin is 2 points.
+    assert cmp("ssim", 0.90, 0.87) == "beats" and cmp("ssim", 0.90, 0.89) == "within margin"
+    assert cmp("shoe2bag/style_match", 0.891, 0.922) == "loses"
+    # Errors: 10 % of the baseline's value.
+    assert cmp("fid", 60.0, 70.0) == "beats" and cmp("fid", 66.0, 70.0) == "within margin"
+    assert cmp("keypoint_error", 0.06, 0.05) == "loses"
+    assert cmp("recall", float("nan"), 0.5) == "n/a" and cmp("no_such_metric", 1.0, 0.0) == "n/a"
+
+
+def _fake_entry(name, task, kind, model, baselines):
+    ev = lambda values: {"metrics": [{"metric": k, "value": v} for k, v in values.items()]}  # noqa: E731
+    return {"name": name, "task": task, "data_kind": kind, "model": ev(model),
+            "baselines": {b: ev(v) for b, v in baselines.items()}}
+
+
+def test_check_baselines_names_every_baseline_not_beaten(script):
+    strong = _fake_entry("style-a", "style", "synthetic",
+                         {"shoe2bag/style_match": 0.95, "bag2shoe/style_match": 0.97, "shoe2bag/fid": 900.0},
+                         {"copy": {"shoe2bag/style_match": 0.0, "bag2shoe/style_match": 0.0},
+                          "nearest": {"shoe2bag/style_match": 0.90, "bag2shoe/style_match": 0.94,
+                                      "shoe2bag/fid": 300.0}})
+    weak = _fake_entry("style-b", "style", "synthetic",
+                       {"shoe2bag/style_match": 0.89, "bag2shoe/style_match": 0.973},
+                       {"copy": {"shoe2bag/style_match": 0.0, "bag2shoe/style_match": 0.0},
+                        "nearest": {"shoe2bag/style_match": 0.922, "bag2shoe/style_match": 0.973}})
+    checks = {c["model"]: c for c in script.check_baselines([strong, weak])}
+    # FID is not a task metric of synthetic style matching, so the strong model's worse FID does not count.
+    assert checks["style-a"]["beats_all"] and checks["style-a"]["baselines"] == ["copy", "nearest"]
+    assert checks["style-a"]["metrics"] == ["shoe2bag/style_match", "bag2shoe/style_match"]
+    assert not checks["style-b"]["beats_all"]
+    short = {(r["baseline"], r["metric"]): r["verdict"] for r in checks["style-b"]["comparisons"]
+             if r["verdict"] != "beats"}
+    assert short == {("nearest", "shoe2bag/style_match"): "loses", ("nearest", "bag2shoe/style_match"): "within margin"}
+    md = "\n".join(script._baseline_section({"models": [strong, weak], "baseline_check": list(checks.values())}))
+    assert _row(md, "| `style-a` |")[3] == "**yes**" and _row(md, "| `style-b` |")[3] == "**no**"
+    assert "`nearest` loses on shoe2bag/style_match: 89.0 % vs 92.2 %" in md
+    assert "1 of 2 models beat every baseline" in md and "- `style-b` vs `nearest`: retrieves" in md
 
 
 def test_bad_arguments_are_refused(script, tmp_path):
