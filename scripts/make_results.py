@@ -743,9 +743,9 @@ def render_markdown(summary: dict[str, Any]) -> str:
              f"{run['count']} samples per task requested); the Fashion-MNIST bundles on the official test split "
              f"({run['fmnist_count']} requested). Model and baselines are scored on the same samples with "
              "`fashion_gans.evaluation.evaluate_model`; FID / KID / precision / recall use the domain extractor "
-             "(`synthetic-attributes` or `fmnist-classifier`), so they are comparable within a table only; precision and "
-             "recall are k-nearest-neighbour estimates that read lower the more images they compare, so they are "
-             "comparable at equal sample counts only.", "",
+             "(`synthetic-attributes` or `fmnist-classifier`), so they are comparable within a table only; "
+             "precision and recall are k-nearest-neighbour estimates that read lower the more images they compare, "
+             "so they are comparable at equal sample counts only.", "",
              "## Quality bars", "",
              "| bar | model | measured | required | samples | result |", "|---|---|---:|---:|---:|:---:|"]
     for b in summary["bars"]:

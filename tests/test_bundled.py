@@ -283,8 +283,7 @@ def test_fmnist_generation_precision_and_recall_spot_check(fashion_mnist_dir):
 
     n = 500
     test, train = FashionMNIST(fashion_mnist_dir, "test"), FashionMNIST(fashion_mnist_dir, "train")
-    real = torch.stack([test[i]["image"] for i in range(n)])
-    copy = torch.stack([train[i]["image"] for i in range(n)])
+    real, copy = _stack(test, ("image",), n)["image"], _stack(train, ("image",), n)["image"]
     model = compute_metrics(_samples("generation-fmnist", n), real, extractor="fmnist-classifier", metrics=("pr",))
     base = compute_metrics(copy, real, extractor="fmnist-classifier", metrics=("pr",))
     assert model["precision"] > 0.6 and model["recall"] > 0.6, model
