@@ -22,7 +22,9 @@ Written, each atomically: ``OUT/results/<bundle>.json`` (the model's and the bas
 edit per attribute), ``OUT/results/summary.json`` (everything,
 plus the quality bars, each model against each baseline on its task's metrics with a clear margin (section "Beating
 the baselines"), the command, date, machine and counts) and ``OUT/RESULTS.md``, rendered from the summary.
-With ``--only`` the page covers the chosen bundles only.
+With ``--only`` the page covers the chosen bundles only. When ``OUT`` is the repository (or with ``--cards DIR``)
+each scored bundle's ``bundle.json`` (``results``) and model cards (text and ``model-index`` metadata) get the
+same figures, so a card pulled from the Hub says what this page says (``--no-cards``: leave them).
 """
 
 from __future__ import annotations
@@ -838,7 +840,42 @@ def build_parser() -> argparse.ArgumentParser:
                         "the training seed)")
     p.add_argument("--train-count", type=int, default=512,
                    help="training targets loaded for the baselines (default 512, at least the sample count)")
+    cards = p.add_mutually_exclusive_group()
+    cards.add_argument("--cards", type=Path, default=None, metavar="DIR",
+                       help="bundle folders (DIR/<bundle>/) whose bundle.json and model cards get the published "
+                            "figures (default: the bundled models when --out is the repository, else none)")
+    cards.add_argument("--no-cards", action="store_true", help="leave every bundle's model cards as they are")
     return p
+
+
+def card_results(entry: dict[str, Any], run: dict[str, Any], check: dict[str, Any] | None) -> dict[str, Any]:
+    """What a bundle's ``bundle.json`` and model cards record of its ``RESULTS.md`` figures (the ``results`` of
+    :func:`train_bundled.publish_results`): the protocol, the command and date, the model's and the baselines'
+    values, and whether it beats every baseline by the margin."""
+    split = entry["model"].get("split", "test")
+    if entry["data_kind"] == "fashion-mnist":
+        protocol = f"{entry['count']} held-out images of the Fashion-MNIST {split} split"
+    elif entry["task"] in EDIT_TASKS:
+        protocol = f"{entry['count']} held-out samples: product photos of the designs the training seed held out"
+    else:
+        protocol = (f"{entry['count']} held-out samples: the {split} split of the synthetic world of seed "
+                    f"{run['world_seed']} (unseen people and items)")
+    return {"name": entry["name"], "protocol": protocol, "command": run["command"], "date": run["date"],
+            "steps": entry["steps"], "split": split, "count": entry["count"], "metrics": _values(entry["model"]),
+            "baselines": {b: _values(res) for b, res in entry["baselines"].items()},
+            "beats_all_baselines": None if check is None else bool(check["beats_all"])}
+
+
+def _train_bundled():
+    import importlib.util
+
+    if "train_bundled" in sys.modules:
+        return sys.modules["train_bundled"]
+    spec = importlib.util.spec_from_file_location("train_bundled", _REPO / "scripts" / "train_bundled.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses resolve their annotations through the module
+    spec.loader.exec_module(module)
+    return module
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -895,6 +932,18 @@ def main(argv: list[str] | None = None) -> int:
     for c in summary["baseline_check"]:
         print(f"{'BEATS' if c['beats_all'] else 'SHORT'}  every baseline ({c['model']})", flush=True)
     print(f"wrote {args.out / 'RESULTS.md'} and {out_dir}", flush=True)
+    cards = None if args.no_cards else args.cards
+    if cards is None and not args.no_cards and args.out.resolve() == _REPO.resolve():
+        from fashion_gans.models.sources import BUNDLED_DIR
+
+        cards = BUNDLED_DIR
+    if cards is not None:
+        publish = _train_bundled().publish_results
+        checks = {c["model"]: c for c in summary["baseline_check"]}
+        for entry in entries:
+            publish(cards / entry["name"], card_results(entry, summary["run"], checks.get(entry["name"])))
+        print(f"wrote the figures into the model cards of {', '.join(e['name'] for e in entries)} in {cards}",
+              flush=True)
     return 0
 
 

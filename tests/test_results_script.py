@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pytest
 
@@ -18,10 +19,59 @@ def script():
 
 @pytest.fixture(scope="module")
 def pose_run(script, tmp_path_factory):
+    from fashion_gans.models.sources import BUNDLED_DIR
+
     out = tmp_path_factory.mktemp("results")
+    # A copy of the bundle takes the figures into its card (the package's own cards are left alone).
+    shutil.copytree(BUNDLED_DIR / "pose-synthetic", out / "models" / "pose-synthetic")
     assert script.main(["--only", "pose-synthetic", "--count", "8", "--train-count", "16", "--out", str(out),
-                        "--world", str(out / "world")]) == 0
+                        "--world", str(out / "world"), "--cards", str(out / "models")]) == 0
     return script, out
+
+
+def test_the_bundle_card_carries_the_published_figures(pose_run):
+    from huggingface_hub import ModelCard
+
+    from fashion_gans.models.sources import BUNDLED_DIR
+
+    script, out = pose_run
+    entry = json.loads((out / "results" / "pose-synthetic.json").read_text(encoding="utf-8"))
+    folder = out / "models" / "pose-synthetic"
+    meta = json.loads((folder / "bundle.json").read_text(encoding="utf-8"))
+    values = script._values(entry["model"])
+    results = meta["results"]
+    assert results["metrics"] == pytest.approx(values) and results["steps"] == meta["steps"]
+    assert results["baselines"]["nearest"] == pytest.approx(script._values(entry["baselines"]["nearest"]))
+    assert results["command"].startswith("python scripts/make_results.py --only pose-synthetic --count 8")
+    assert results["protocol"].startswith(f"{entry['count']} held-out samples")
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert "## Results (`RESULTS.md`)" in card and results["protocol"] in card
+    ssim_row = next(line for line in card.splitlines() if line.startswith("| ssim |"))
+    assert f"{values['ssim']:.4f}" in ssim_row
+    for c in [folder / "README.md"] + [folder / n / "README.md" for n in meta["networks"]]:
+        published = {r.metric_type: r.metric_value for r in ModelCard.load(c).data.eval_results}
+        assert published == pytest.approx({k: v for k, v in values.items() if math.isfinite(v)}), c
+    # The run's own check and the weights are kept as they were.
+    shipped = json.loads((BUNDLED_DIR / "pose-synthetic" / "bundle.json").read_text(encoding="utf-8"))
+    assert meta["metrics"] == shipped["metrics"]
+    for net in meta["networks"]:
+        a = (folder / net / "model.safetensors").read_bytes()
+        assert a == (BUNDLED_DIR / "pose-synthetic" / net / "model.safetensors").read_bytes()
+
+
+def test_figures_of_other_weights_are_refused(pose_run, tmp_path):
+    from script_loader import load_script
+
+    script, out = pose_run
+    publish = load_script("train_bundled.py").publish_results
+    folder = out / "models" / "pose-synthetic"
+    before = (folder / "bundle.json").read_bytes()
+    results = json.loads(before)["results"]
+    with pytest.raises(SystemExit, match="training steps"):
+        publish(folder, {**results, "name": "pose-synthetic", "steps": results["steps"] + 1})
+    with pytest.raises(SystemExit, match="the results are of 'garment-synthetic'"):
+        publish(folder, {**results, "name": "garment-synthetic"})
+    assert (folder / "bundle.json").read_bytes() == before
 
 
 def test_markdown_rows_and_verdicts_come_from_the_json(pose_run):
