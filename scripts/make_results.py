@@ -932,7 +932,7 @@ def main(argv: list[str] | None = None) -> int:
     for c in summary["baseline_check"]:
         print(f"{'BEATS' if c['beats_all'] else 'SHORT'}  every baseline ({c['model']})", flush=True)
     print(f"wrote {args.out / 'RESULTS.md'} and {out_dir}", flush=True)
-    cards = None if args.no_cards else args.cards
+    cards = args.cards  # None with --no-cards (the two options exclude each other)
     if cards is None and not args.no_cards and args.out.resolve() == _REPO.resolve():
         from fashion_gans.models.sources import BUNDLED_DIR
 

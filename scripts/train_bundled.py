@@ -316,7 +316,7 @@ BUNDLES: dict[str, Bundle] = {b.name: b for b in (
         # 0.19, diversity 0.60 on the validation world, seed 4242, 256 images).  With constant rates (as for
         # Fashion-MNIST) on 6000 photos the figures come out in solid garments and keep improving: FID 144 / 136 /
         # 111 / 98 / 93 / 74 at 2000 / 4000 / 6000 / 8000 / 10000 / 12000 steps, recall 0.15 / 0.13 / 0.10 / 0.18 /
-        # 0.26 / 0.22, diversity 0.62 -> 0.82.  The 12000-step weights ship: 78 min at about 0.4 s per step on the
+        # 0.26 / 0.22, diversity 0.62 -> 0.82.  The 12000-step weights ship: 78 min at about 0.35 s per step on the
         # 2-core CPU (a run of 8000 steps, resumed to 12000).
         steps=12000, quick_steps=100, batch_size=32, lr_g=2e-3, lr_d=2e-3, betas=(0.0, 0.99),
         schedule={"diffaugment": "color,translation"}, lr_schedule="none",
@@ -455,7 +455,8 @@ def _model_card(bundle: Bundle, meta: dict) -> str:
     from fashion_gans.models.hub import card_front_matter
 
     metrics = meta.get("metrics", {})
-    rows = _rows(metrics)
+    rows = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |"
+                     for k, v in sorted(metrics.items()) if k != "step")
     overrides = f" with overrides `{json.dumps(bundle.model_overrides)}`" if bundle.model_overrides else ""
     nets = ", ".join(f"`{n}/`" for n in meta["networks"])
     train = meta["train"]
@@ -505,11 +506,6 @@ GPU run.
 """
 
 
-def _rows(metrics: dict[str, Any]) -> str:
-    return "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |"
-                     for k, v in sorted(metrics.items()) if k != "step")
-
-
 def card_metrics(meta: dict) -> dict[str, Any]:
     """The metrics of the model cards' metadata (``model-index``): the figures ``RESULTS.md`` publishes
     (``meta["results"]``, written by ``scripts/make_results.py``) once the bundle has been scored there, the
@@ -525,15 +521,15 @@ def _results_section(meta: dict) -> str:
     if not results:
         return ""
     baselines = results.get("baselines", {})
-    names = [k for k in results["metrics"]]
     header = "| metric | this model | " + " | ".join(f"baseline `{b}`" for b in baselines) + " |"
     rule = "|---|---:|" + "---:|" * len(baselines)
 
     def cell(v: Any) -> str:
         return f"{v:.4f}" if isinstance(v, (int, float)) and math.isfinite(v) else "—"
 
-    lines = [f"| {k} | {cell(results['metrics'][k])} | "
-             + " | ".join(cell(b.get(k, float("nan"))) for b in baselines.values()) + " |" for k in names]
+    lines = [f"| {k} | {cell(results['metrics'][k])} | "  # sorted, as the run's table and bundle.json are
+             + " | ".join(cell(b.get(k, float("nan"))) for b in baselines.values()) + " |"
+             for k in sorted(results["metrics"])]
     verdict = results.get("beats_all_baselines")
     beats = ("" if verdict is None else
              " It beats every baseline on its task's metrics by a clear margin." if verdict else
@@ -615,9 +611,10 @@ def _write_bundle(bundle: Bundle, networks: dict, meta: dict, target: Path) -> i
     from fashion_gans.data.io import atomic_directory
     from fashion_gans.models.sources import write_bundle_meta
 
+    metrics = card_metrics(meta)
     with atomic_directory(target, overwrite=True) as tmp:
         for net_name, module in networks.items():
-            module.save_pretrained(tmp / net_name, metrics=card_metrics(meta), dataset=bundle.description,
+            module.save_pretrained(tmp / net_name, metrics=metrics, dataset=bundle.description,
                                    dataset_type=bundle.data,
                                    data_license=DATA_LICENSES[bundle.data],
                                    model_card_kwargs={"model_name": f"{bundle.name}/{net_name}"})

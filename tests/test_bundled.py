@@ -264,6 +264,7 @@ def _samples(name, n=64):
 
 def test_fmnist_generation_is_varied_and_closer_to_real_than_noise(fashion_mnist_dir):
     from fashion_gans.data.fashion_mnist import FashionMNIST
+    from fashion_gans.metrics import compute_real_stats, get_extractor
     from fashion_gans.metrics.evaluate import compute_metrics
 
     images = _samples("generation-fmnist", 256)
@@ -272,11 +273,12 @@ def test_fmnist_generation_is_varied_and_closer_to_real_than_noise(fashion_mnist
     classes = _classify("fmnist-classifier", images)["logits"].argmax(1)
     assert len(set(classes.tolist())) >= 5  # several garment classes, not one mode
     ds = FashionMNIST(fashion_mnist_dir, "test")
-    real = torch.stack([ds[i]["image"] for i in range(256)])
+    extractor = get_extractor("fmnist-classifier")
+    real = compute_real_stats(torch.stack([ds[i]["image"] for i in range(256)]), extractor)  # one feature pass
     noise = torch.rand_like(images) * 2 - 1
 
     def fid(x):  # Frechet distance in the shipped Fashion-MNIST classifier's feature space
-        return compute_metrics(x, real, extractor="fmnist-classifier", metrics=("fid",))["fid"]
+        return compute_metrics(x, real, extractor=extractor, metrics=("fid",))["fid"]
 
     fid_model, fid_noise = fid(images), fid(noise)
     assert fid_model < 0.7 * fid_noise, (fid_model, fid_noise)
@@ -287,13 +289,16 @@ def test_fmnist_generation_precision_and_recall_spot_check(fashion_mnist_dir):
     the k-NN balls are wider and recall reads higher, so the samples' recall must also reach 80% of the recall of 500
     real training images (the memorising `copy` baseline) against the same test images."""
     from fashion_gans.data.fashion_mnist import FashionMNIST
+    from fashion_gans.metrics import compute_real_stats, get_extractor
     from fashion_gans.metrics.evaluate import compute_metrics
 
     n = 500
     test, train = FashionMNIST(fashion_mnist_dir, "test"), FashionMNIST(fashion_mnist_dir, "train")
-    real, copy = _stack(test, ("image",), n)["image"], _stack(train, ("image",), n)["image"]
-    model = compute_metrics(_samples("generation-fmnist", n), real, extractor="fmnist-classifier", metrics=("pr",))
-    base = compute_metrics(copy, real, extractor="fmnist-classifier", metrics=("pr",))
+    extractor = get_extractor("fmnist-classifier")
+    real = compute_real_stats(_stack(test, ("image",), n)["image"], extractor)  # one feature pass for both
+    copy = _stack(train, ("image",), n)["image"]
+    model = compute_metrics(_samples("generation-fmnist", n), real, extractor=extractor, metrics=("pr",))
+    base = compute_metrics(copy, real, extractor=extractor, metrics=("pr",))
     assert model["precision"] > 0.6 and model["recall"] > 0.6, model
     assert model["recall"] >= 0.8 * base["recall"], (model, base)
 

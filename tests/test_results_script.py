@@ -48,6 +48,9 @@ def test_the_bundle_card_carries_the_published_figures(pose_run):
     assert "## Results (`RESULTS.md`)" in card and results["protocol"] in card
     ssim_row = next(line for line in card.splitlines() if line.startswith("| ssim |"))
     assert f"{values['ssim']:.4f}" in ssim_row
+    # Rendered again from bundle.json (as --rescore does), the card comes out the same.
+    bundled = load_script("train_bundled.py")
+    assert bundled._model_card(bundled.BUNDLES["pose-synthetic"], meta) == card
     for c in [folder / "README.md"] + [folder / n / "README.md" for n in meta["networks"]]:
         published = {r.metric_type: r.metric_value for r in ModelCard.load(c).data.eval_results}
         assert published == pytest.approx({k: v for k, v in values.items() if math.isfinite(v)}), c
