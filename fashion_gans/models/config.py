@@ -242,6 +242,15 @@ class CycleGANConfig(ModelConfig):
     # the shape comes from it and the surface from the source, so the cycle term need not hide the source's outline
     # in the translation.  Without a given silhouette the generator draws the first stored one.
     g_shape_bank: int = 0
+    # With g_shape_bank, (A -> B generator, B -> A generator): pixels outside the given silhouette take the source's
+    # background colour (its corners' mean), so nothing is drawn past the outline (a speckled collar above a low
+    # shoe's outline, say).
+    g_shape_clip: tuple[bool, bool] = (False, False)
+    # "discogan_tile" only, (A -> B generator, B -> A generator): the half size of the box each generator mirrors
+    # the copied surface into, in standard deviations of the source object's pixel coordinates (each axis).  A box
+    # narrower than a pattern period holds a phase-dependent share of the pattern colour (a low shoe's box is a
+    # few pixels tall at 0.5); one too large reaches past the outline (a shoe's sole, the background).
+    g_tile: tuple[float, float] = (0.5, 0.5)
     d_base_channels: int = 64
     # Thesis erratum E11: with base 64 the last projection is PJ 512->1 (1.55M, the stated 1.6M).
     d_blocks: int = 4
@@ -263,6 +272,14 @@ class CycleGANConfig(ModelConfig):
         _check(self.g_norm in NORMS, n, "g_norm", f"expected one of {NORMS}, got {self.g_norm!r}")
         _check(isinstance(self.g_shape_bank, int) and self.g_shape_bank >= 0, n, "g_shape_bank",
                f"expected an int >= 0, got {self.g_shape_bank!r}")
+        _check(isinstance(self.g_tile, tuple) and len(self.g_tile) == 2
+               and all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0.0 < t <= 2.0 for t in self.g_tile),
+               n, "g_tile", f"expected two numbers in (0, 2] (A -> B, B -> A), got {self.g_tile!r}")
+        _check(isinstance(self.g_shape_clip, tuple) and len(self.g_shape_clip) == 2
+               and all(isinstance(v, bool) for v in self.g_shape_clip), n, "g_shape_clip",
+               f"expected two bools (A -> B, B -> A), got {self.g_shape_clip!r}")
+        _check(not any(self.g_shape_clip) or self.g_shape_bank > 0, n, "g_shape_clip",
+               "clips to a given silhouette: needs g_shape_bank > 0")
         _check(self.g_shape_bank == 0 or self.generator in FLOW_GENERATORS, n, "g_shape_bank",
                f"silhouette conditioning needs a flow generator ({', '.join(map(repr, FLOW_GENERATORS))}), got "
                f"{self.generator!r}")

@@ -21,7 +21,9 @@ object (its colour and its pattern) is copied onto an outline of the other domai
 ``"discogan_tile"`` (:class:`SurfaceTile`) starts that sampling map as a whole-pixel copy of the source at its own
 scale, mirrored into a box in the middle of the source object that the style code may move (off a clasp or a
 logo): the surface reaches the output undistorted however the outline changes, and the learned flow only departs
-from that copy where it must.
+from that copy where it must.  ``g_tile`` sets each generator's box, in standard deviations of the source object's
+pixel coordinates: it should span a pattern period (or the fold holds a phase-dependent share of the pattern
+colour) and stay inside the outline.
 ``g_shape_bank`` > 0 (with a flow generator; preset ``discogan_shape_small``) conditions each generator on the
 silhouette of the outline to draw, an exemplar of the target domain: the encoder reads it beside the image and every
 decoder layer gets it directly (a 3x3 convolution of the resized silhouette added before the layer's AdaIN, as
@@ -66,6 +68,15 @@ def object_mask(images: torch.Tensor, threshold: float = 0.15) -> torch.Tensor:
         corners = torch.cat([x[..., :2, :2], x[..., :2, -2:], x[..., -2:, :2], x[..., -2:, -2:]], dim=-1)
         mask = ((x - corners.mean(dim=(-2, -1), keepdim=True)).abs().amax(dim=1, keepdim=True) > threshold).float()
         return torch.where(mask.sum(dim=(2, 3), keepdim=True) > 0, mask, torch.ones_like(mask))
+
+
+@torch.no_grad()
+def background_colour(images: torch.Tensor) -> torch.Tensor:
+    """``(N, C, 1, 1)``: the mean colour of each image's four 2x2 corners (the background of a product photo), on
+    the images' scale."""
+    corners = torch.cat([images[..., :2, :2], images[..., :2, -2:], images[..., -2:, :2], images[..., -2:, -2:]],
+                        dim=-1)
+    return corners.float().mean(dim=(-2, -1), keepdim=True)
 
 
 @torch.no_grad()
@@ -131,8 +142,8 @@ class CycleGANGenerator(HubModel, tags=["image-to-image", "cyclegan", "discogan"
                          "surface taken where the decoded flow points (bilinear), by a decoded mask.",
         "discogan_tile": "DiscoGAN encoder-decoder with a global style code (AdaIN) and a surface-tiling head: "
                          "each output pixel blends a drawn colour (tanh) with the input object's surface copied at "
-                         "its own scale and mirrored into the object's middle (plus a decoded flow), by a decoded "
-                         "mask.",
+                         "its own scale and mirrored into a box in the object's middle (plus a decoded flow), by a "
+                         "decoded mask.",
     }
     card_dataset = _DATASET
     card_data_license = _LICENSE
@@ -148,6 +159,10 @@ class CycleGANGenerator(HubModel, tags=["image-to-image", "cyclegan", "discogan"
         c = self.config
         self.c_in, self.c_out = (c.channels_a, c.channels_b) if direction == "ab" else (c.channels_b, c.channels_a)
         self.card_architecture = self._architectures[c.generator]
+        tile = c.g_tile[0 if direction == "ab" else 1]
+        if c.generator == "discogan_tile":
+            self.card_architecture += (f" The box spans {tile:g} standard deviations of the source object's pixel "
+                                       f"coordinates each way.")
         if c.g_shape_bank > 0:
             self.card_architecture += (f" It draws the outline of a given target-domain silhouette (read by the "
                                        f"encoder and added to every decoder layer), by default the first of the "
@@ -161,9 +176,14 @@ class CycleGANGenerator(HubModel, tags=["image-to-image", "cyclegan", "discogan"
             self.net = StyleCodeEncoderDecoder(self.c_in, self.c_out, c.g_base_channels, c.g_down, c.g_norm,
                                                c.g_style_dim)
         elif c.generator in FLOW_GENERATORS:
-            net_class = SurfaceTile if c.generator == "discogan_tile" else AppearanceFlowEncoderDecoder
-            self.net = net_class(self.c_in, self.c_out, c.g_base_channels, c.g_down, c.g_norm, c.g_style_dim,
-                                 shape_in=c.g_shape_bank > 0)
+            shape_in = c.g_shape_bank > 0
+            if c.generator == "discogan_tile":
+                self.net = SurfaceTile(self.c_in, self.c_out, c.g_base_channels, c.g_down, c.g_norm, c.g_style_dim,
+                                       shape_in=shape_in, tile=float(tile))
+            else:
+                self.net = AppearanceFlowEncoderDecoder(self.c_in, self.c_out, c.g_base_channels, c.g_down, c.g_norm,
+                                                        c.g_style_dim, shape_in=shape_in)
+            self.net.clip = bool(c.g_shape_clip[0 if direction == "ab" else 1])
         else:
             k = c.g_stem_kernel
             layers: list[nn.Module] = [
@@ -392,11 +412,18 @@ class AppearanceFlowEncoderDecoder(StyleCodeEncoderDecoder):
             self.last_drawn = drawn
         return drawn, sampled, m
 
+    #: With a given silhouette: pixels outside it take the source's background colour (``g_shape_clip``).
+    clip: bool = False
+
     def forward(self, x: torch.Tensor, shape: torch.Tensor | None = None) -> torch.Tensor:
         drawn, sampled, m = self.parts(x, shape)
-        if shape is not None:  # the source's surface is laid inside the outline to draw only
-            m = m * shape.to(m.dtype)
-        return m * sampled + (1 - m) * drawn
+        if shape is None:
+            return m * sampled + (1 - m) * drawn
+        shape = shape.to(m.dtype)
+        out = m * shape * sampled + (1 - m * shape) * drawn  # the source's surface is laid inside the outline only
+        if self.clip:  # and nothing is drawn outside it
+            out = shape * out + (1 - shape) * background_colour(x).to(out.dtype)
+        return out
 
 
 class SurfaceTile(AppearanceFlowEncoderDecoder):
@@ -411,14 +438,16 @@ class SurfaceTile(AppearanceFlowEncoderDecoder):
     frame and any learned distortion scrambles it.  The folds are the only seams.  :func:`sampling_rigidity` is
     measured on the map before folding, where a pure copy costs nothing."""
 
+    #: The box's half size, in standard deviations of the object's pixel coordinates (``CycleGANConfig.g_tile``).
     tile: float = 0.5
     #: How far the style code may move the box from the object's centre of mass, in standard deviations of the
     #: object's pixel coordinates: away from a clasp, a logo or a sole that sits in the middle of some objects.
     reach: float = 1.0
 
     def __init__(self, c_in: int, c_out: int, base: int, down: int, norm: str, style_dim: int,
-                 shape_in: bool = False) -> None:
+                 shape_in: bool = False, tile: float = 0.5) -> None:
         super().__init__(c_in, c_out, base, down, norm, style_dim, shape_in)
+        self.tile = float(tile)
         self.box_head = nn.Linear(style_dim, 2)  # starts at zero: the box sits on the centre of mass
         nn.init.zeros_(self.box_head.weight)
         nn.init.zeros_(self.box_head.bias)

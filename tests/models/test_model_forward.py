@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 
 import pytest
@@ -372,6 +374,47 @@ def test_surface_tile_copies_the_surface_at_its_own_scale():
     assert ((sampled[0, :, 1:] - sampled[0, :, :-1]).abs().amax(0) > 0.5).float().mean() < 0.02  # vertical stripes
 
 
+def _low_striped_shoe(phase: int = 0) -> torch.Tensor:
+    """A 40x12 px object of horizontal stripes (3 px orange, 3 px blue) on white: a low shoe, whose box at half a
+    standard deviation is about 3 px tall, half a stripe period; ``phase`` shifts the stripes down by that many
+    rows."""
+    x = torch.ones(1, 3, 64, 64)
+    orange, blue = torch.tensor([1.0, 0.2, -0.8]), torch.tensor([-0.8, -0.6, 0.8])
+    is_orange = ((torch.arange(12) - phase) % 6 < 3)[None, :, None]
+    x[0, :, 30:42, 12:52] = torch.where(is_orange, orange[:, None, None], blue[:, None, None]).expand(3, 12, 40)
+    return x
+
+
+def test_surface_tile_box_size_sets_the_pattern_share_per_direction():
+    """``g_tile`` sets each generator's box (A -> B, B -> A): on a low striped object the default box (half a
+    standard deviation, about 3 px tall) holds mostly one stripe colour, a box of one standard deviation (a whole
+    period) both about equally, as the source shows them; the pair survives config.json and bad values are refused
+    by name."""
+    orange = torch.tensor([1.0, 0.2, -0.8])
+
+    def worst_share_error(tile: tuple[float, float], direction: str) -> float:
+        """The largest distance, over the stripes' six phases, of the sampled orange share from the source's."""
+        cfg = dataclasses.replace(get_preset("discogan_tile_small"), g_tile=tile)
+        gen = CycleGANGenerator(cfg, direction).eval()
+        worst = 0.0
+        for phase in range(6):
+            with torch.no_grad():
+                sampled = gen.net.parts(_low_striped_shoe(phase))[1][0]
+            share = float(((sampled - orange[:, None, None]).abs().amax(0) < 1e-4).float().mean())
+            worst = max(worst, abs(share - 0.5))  # the object is two whole periods: half orange
+        return worst
+
+    assert worst_share_error((0.5, 0.5), "ab") >= 0.25  # a 4 px box holds 3 rows of one colour
+    assert worst_share_error((1.0, 0.5), "ab") < 0.1
+    assert worst_share_error((0.5, 1.0), "ba") < 0.1  # the B -> A generator reads the second value
+    assert worst_share_error((1.0, 0.5), "ba") >= 0.25
+    cfg = dataclasses.replace(get_preset("discogan_shape_small"), g_tile=(0.5, 1.0))
+    assert CycleGANConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))).g_tile == (0.5, 1.0)
+    for bad in ((0.5,), (0.5, 0.0), (0.5, 3.0), (0.5, True), 0.5):
+        with pytest.raises(ValueError, match="g_tile"):
+            dataclasses.replace(cfg, g_tile=bad)
+
+
 def test_surface_tile_learns_to_move_its_box_off_a_clasp(one_thread):
     """The box sits on the object's centre of mass, where a bag's clasp is; the style code may move it (by up to
     ``reach`` standard deviations), and a loss that asks for the bag's surface moves it off the clasp."""
@@ -394,6 +437,32 @@ def test_surface_tile_learns_to_move_its_box_off_a_clasp(one_thread):
         loss.backward()
         opt.step()
     assert clasp_share() < 0.2 * before, (before, clasp_share())
+
+
+def test_shape_clip_draws_nothing_outside_the_given_silhouette():
+    """``g_shape_clip`` (A -> B, B -> A): outside the given silhouette every output pixel of a clipping generator
+    is the source's background colour (its corners' mean), inside it the output is the unclipped generator's;
+    without the option the drawn layer reaches outside; the option needs silhouettes."""
+    torch.manual_seed(0)
+    x = _striped_bag()
+    beige = torch.tensor([0.6, 0.4, 0.2])[None, :, None, None]
+    x[:, :, :20], x[:, :, 50:] = beige, beige  # a beige backdrop: the four corners are beige
+    shape = torch.zeros(1, 1, 64, 64)
+    shape[..., 24:56, 8:40] = 1
+    cfg = dataclasses.replace(get_preset("discogan_shape_small"), g_shape_clip=(False, True))
+    plain, clipped = CycleGANGenerator(cfg, "ab").eval(), CycleGANGenerator(cfg, "ba").eval()
+    clipped.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        a, b = plain(x, shape), clipped(x, shape)
+    outside, inside = shape[0, 0] == 0, shape[0, 0] == 1
+    assert (b[0][:, outside] - beige[0, :, 0]).abs().max() < 1e-5
+    assert (a[0][:, outside] - beige[0, :, 0]).abs().amax(0).mean() > 0.05  # the drawn layer, unclipped
+    assert torch.equal(a[0][:, inside], b[0][:, inside])
+    for bad in ((True, 1), (True,), True):
+        with pytest.raises(ValueError, match="g_shape_clip"):
+            dataclasses.replace(cfg, g_shape_clip=bad)
+    with pytest.raises(ValueError, match="g_shape_clip"):  # no silhouettes to clip to
+        dataclasses.replace(get_preset("discogan_tile_small"), g_shape_clip=(True, True))
 
 
 def test_silhouette_bank_stores_real_outlines_in_order_and_checks_its_inputs():
