@@ -778,11 +778,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_export:
             continue
         meta = export_bundle(bundle, run_dir=run_dir, out_root=out_root, machine=machine)
+        # Every training session of the run (resumed runs have several), with its median seconds per step.
+        sessions = _read_json(run_dir / WALL_FILE, {"sessions": []})["sessions"]
+        trained = [s for s in sessions if s["end_step"] > s["start_step"]]
         entry = {"steps": meta["steps"], "batch_size": bundle.batch_size, "wall_seconds": meta["wall_seconds"],
                  "size_bytes": meta["size_bytes"], "metrics": meta["metrics"], "date": meta["date"],
-                 "command": command, "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
-        # Every training session of the run (resumed runs have several), with its median seconds per step.
-        entry["sessions"] = _read_json(run_dir / WALL_FILE, {"sessions": []})["sessions"]
+                 # An export of a finished run records the command that trained it, not the export's own.
+                 "command": trained[-1]["command"] if args.export_only and trained else command,
+                 "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+        entry["sessions"] = sessions
         results["bundles"][bundle.name] = entry
         # Other processes may have written other bundles meanwhile: merge with the file's current content.
         current = _read_json(args.benchmark_file, {})

@@ -44,6 +44,10 @@ def test_trains_resumes_and_exports_a_bundle_with_its_record(script, tmp_path, o
     assert meta["num_processes"] == 1
     bench = json.loads((tmp_path / "bench.json").read_text())["bundles"]["style-fmnist"]
     assert bench["steps"] == 6 and len(bench["sessions"]) == 2 and "--resume" in bench["command"]
+    # Exporting the finished run again (a changed model card, say) keeps the command that trained it.
+    assert script.main(_args(tmp_path, "--export-only")) == 0
+    again = json.loads((tmp_path / "bench.json").read_text())["bundles"]["style-fmnist"]
+    assert again["command"] == bench["command"] == sessions[-1]["command"] and again["sessions"] == sessions
 
     loaded = load_networks(out)
     assert loaded.task == "style" and sorted(loaded.networks) == ["gen_ab", "gen_ba"]

@@ -167,6 +167,9 @@ class CycleGANGenerator(HubModel, tags=["image-to-image", "cyclegan", "discogan"
             self.card_architecture += (f" It draws the outline of a given target-domain silhouette (read by the "
                                        f"encoder and added to every decoder layer), by default the first of the "
                                        f"{c.g_shape_bank} real silhouettes stored with the weights.")
+            if c.g_shape_clip[0 if direction == "ab" else 1]:
+                self.card_architecture += (" Pixels outside that silhouette take the source's background colour "
+                                           "(the mean of its corners).")
         if c.generator == "unet":
             self.net: nn.Module = UNet(self.c_in, self.c_out, c.g_base_channels, c.g_down,
                                        stem_kernel=c.g_stem_kernel, norm=c.g_norm)
