@@ -59,17 +59,6 @@ _LICENSE = ("UT Zappos50K and the iGAN handbags are distributed for academic, no
             "on them inherit that restriction (Fashion-MNIST: MIT; synthetic data: MIT)")
 
 
-def object_mask(images: torch.Tensor, threshold: float = 0.15) -> torch.Tensor:
-    """``(N, 1, H, W)`` float mask of each image's object pixels: pixels farther than ``threshold`` (largest
-    channel difference, [0, 1] scale) from the mean colour of the image's four 2x2 corners, the background of a
-    product photo.  An image without such pixels is all object.  ``images`` in [-1, 1]; no gradient."""
-    with torch.no_grad():
-        x = (images.float() + 1) / 2
-        corners = torch.cat([x[..., :2, :2], x[..., :2, -2:], x[..., -2:, :2], x[..., -2:, -2:]], dim=-1)
-        mask = ((x - corners.mean(dim=(-2, -1), keepdim=True)).abs().amax(dim=1, keepdim=True) > threshold).float()
-        return torch.where(mask.sum(dim=(2, 3), keepdim=True) > 0, mask, torch.ones_like(mask))
-
-
 @torch.no_grad()
 def background_colour(images: torch.Tensor) -> torch.Tensor:
     """``(N, C, 1, 1)``: the mean colour of each image's four 2x2 corners (the background of a product photo), on
@@ -77,6 +66,16 @@ def background_colour(images: torch.Tensor) -> torch.Tensor:
     corners = torch.cat([images[..., :2, :2], images[..., :2, -2:], images[..., -2:, :2], images[..., -2:, -2:]],
                         dim=-1)
     return corners.float().mean(dim=(-2, -1), keepdim=True)
+
+
+def object_mask(images: torch.Tensor, threshold: float = 0.15) -> torch.Tensor:
+    """``(N, 1, H, W)`` float mask of each image's object pixels: pixels farther than ``threshold`` (largest
+    channel difference, [0, 1] scale) from the mean colour of the image's four 2x2 corners, the background of a
+    product photo.  An image without such pixels is all object.  ``images`` in [-1, 1]; no gradient."""
+    with torch.no_grad():
+        x = (images.float() + 1) / 2
+        mask = ((x - background_colour(x)).abs().amax(dim=1, keepdim=True) > threshold).float()
+        return torch.where(mask.sum(dim=(2, 3), keepdim=True) > 0, mask, torch.ones_like(mask))
 
 
 @torch.no_grad()
@@ -159,7 +158,8 @@ class CycleGANGenerator(HubModel, tags=["image-to-image", "cyclegan", "discogan"
         c = self.config
         self.c_in, self.c_out = (c.channels_a, c.channels_b) if direction == "ab" else (c.channels_b, c.channels_a)
         self.card_architecture = self._architectures[c.generator]
-        tile = c.g_tile[0 if direction == "ab" else 1]
+        side = 0 if direction == "ab" else 1  # this generator's entry of the per-direction options
+        tile, clip = c.g_tile[side], c.g_shape_clip[side]
         if c.generator == "discogan_tile":
             self.card_architecture += (f" The box spans {tile:g} standard deviations of the source object's pixel "
                                        f"coordinates each way.")
@@ -167,7 +167,7 @@ class CycleGANGenerator(HubModel, tags=["image-to-image", "cyclegan", "discogan"
             self.card_architecture += (f" It draws the outline of a given target-domain silhouette (read by the "
                                        f"encoder and added to every decoder layer), by default the first of the "
                                        f"{c.g_shape_bank} real silhouettes stored with the weights.")
-            if c.g_shape_clip[0 if direction == "ab" else 1]:
+            if clip:
                 self.card_architecture += (" Pixels outside that silhouette take the source's background colour "
                                            "(the mean of its corners).")
         if c.generator == "unet":
@@ -182,11 +182,10 @@ class CycleGANGenerator(HubModel, tags=["image-to-image", "cyclegan", "discogan"
             shape_in = c.g_shape_bank > 0
             if c.generator == "discogan_tile":
                 self.net = SurfaceTile(self.c_in, self.c_out, c.g_base_channels, c.g_down, c.g_norm, c.g_style_dim,
-                                       shape_in=shape_in, tile=float(tile))
+                                       shape_in=shape_in, clip=clip, tile=float(tile))
             else:
                 self.net = AppearanceFlowEncoderDecoder(self.c_in, self.c_out, c.g_base_channels, c.g_down, c.g_norm,
-                                                        c.g_style_dim, shape_in=shape_in)
-            self.net.clip = bool(c.g_shape_clip[0 if direction == "ab" else 1])
+                                                        c.g_style_dim, shape_in=shape_in, clip=clip)
         else:
             k = c.g_stem_kernel
             layers: list[nn.Module] = [
@@ -369,11 +368,13 @@ class AppearanceFlowEncoderDecoder(StyleCodeEncoderDecoder):
     spread: float = 0.6
 
     def __init__(self, c_in: int, c_out: int, base: int, down: int, norm: str, style_dim: int,
-                 shape_in: bool = False) -> None:
+                 shape_in: bool = False, clip: bool = False) -> None:
         if c_in != c_out:
             raise ValueError(f"appearance flow copies input pixels and needs as many output as input channels, "
                              f"got {c_in} -> {c_out}")
         super().__init__(c_in, c_out, base, down, norm, style_dim, shape_in)
+        #: With a given silhouette: pixels outside it take the source's background colour (``g_shape_clip``).
+        self.clip = bool(clip)
         self.flow_head = nn.ConvTranspose2d(self.head.in_channels, 3, 4, stride=2, padding=1)
         nn.init.zeros_(self.flow_head.weight)
         nn.init.zeros_(self.flow_head.bias)
@@ -415,9 +416,6 @@ class AppearanceFlowEncoderDecoder(StyleCodeEncoderDecoder):
             self.last_drawn = drawn
         return drawn, sampled, m
 
-    #: With a given silhouette: pixels outside it take the source's background colour (``g_shape_clip``).
-    clip: bool = False
-
     def forward(self, x: torch.Tensor, shape: torch.Tensor | None = None) -> torch.Tensor:
         drawn, sampled, m = self.parts(x, shape)
         if shape is None:
@@ -448,8 +446,8 @@ class SurfaceTile(AppearanceFlowEncoderDecoder):
     reach: float = 1.0
 
     def __init__(self, c_in: int, c_out: int, base: int, down: int, norm: str, style_dim: int,
-                 shape_in: bool = False, tile: float = 0.5) -> None:
-        super().__init__(c_in, c_out, base, down, norm, style_dim, shape_in)
+                 shape_in: bool = False, clip: bool = False, tile: float = 0.5) -> None:
+        super().__init__(c_in, c_out, base, down, norm, style_dim, shape_in, clip)
         self.tile = float(tile)
         self.box_head = nn.Linear(style_dim, 2)  # starts at zero: the box sits on the centre of mass
         nn.init.zeros_(self.box_head.weight)
