@@ -39,6 +39,7 @@ __all__ = [
     "hub_token",
     "hub_login",
     "repo_root",
+    "load_script",
     "resolve_data",
     "TrainResult",
     "prepare_hub_repo",
@@ -136,14 +137,21 @@ def repo_root() -> Path:
                             "(git clone ... && pip install -e .), not from a wheel")
 
 
-def _load_script(name: str) -> ModuleType:
-    """Import ``scripts/<name>.py`` of the checkout as a module (the scripts are not part of the package)."""
+def load_script(name: str, module_name: str | None = None) -> ModuleType:
+    """Import ``scripts/<name>.py`` of the checkout afresh as the module ``module_name`` (default
+    ``fashion_gans_script_<name>``; the scripts are not part of the package), registered in ``sys.modules`` before
+    it runs: a script's dataclasses resolve their annotations through its module."""
     path = repo_root() / "scripts" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"fashion_gans_script_{name}", path)
+    spec = importlib.util.spec_from_file_location(module_name or f"fashion_gans_script_{name}", path)
     if spec is None or spec.loader is None:  # pragma: no cover - a .py path always has a loader
         raise ImportError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(spec.name, None)  # no half-run module left behind
+        raise
     return module
 
 
@@ -282,7 +290,7 @@ def train(args: Sequence[str], *, processes: int | None = None) -> TrainResult:
     """
     args = [str(a) for a in args]
     processes = processes if processes is not None else max(1, _gpu_count())
-    script = _load_script("train")
+    script = load_script("train")
     parsed = script.build_parser().parse_args(args)
     config = script.resolve_config(parsed)
     if processes <= 1:
@@ -470,7 +478,7 @@ def evaluate(model: str | os.PathLike, *, data: str, count: int, out: str | os.P
     if task:
         argv += ["--task", task]
     print("$ python scripts/evaluate.py", " ".join(argv), flush=True)
-    status = _load_script("evaluate").main(argv)
+    status = load_script("evaluate").main(argv)
     if status:
         raise RuntimeError(f"evaluation failed (status {status}): scripts/evaluate.py {' '.join(argv)}")
     return json.loads((out / "metrics.json").read_text(encoding="utf-8"))

@@ -867,15 +867,9 @@ def card_results(entry: dict[str, Any], run: dict[str, Any], check: dict[str, An
 
 
 def _train_bundled():
-    import importlib.util
+    from fashion_gans.notebook import load_script
 
-    if "train_bundled" in sys.modules:
-        return sys.modules["train_bundled"]
-    spec = importlib.util.spec_from_file_location("train_bundled", _REPO / "scripts" / "train_bundled.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses resolve their annotations through the module
-    spec.loader.exec_module(module)
-    return module
+    return sys.modules.get("train_bundled") or load_script("train_bundled", "train_bundled")
 
 
 def main(argv: list[str] | None = None) -> int:

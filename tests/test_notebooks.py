@@ -71,6 +71,28 @@ def test_stored_without_outputs_with_a_parameters_cell(name):
     assert any('"-e"' in line for line in install), f"{name}: installs with pip install -e"
 
 
+def test_load_script_imports_a_script_afresh_under_its_module_name():
+    """A script's dataclasses resolve their annotations through its module, so ``load_script`` registers the module
+    in ``sys.modules`` under the name asked for (``train_bundled``'s ``Bundle`` is such a dataclass); each call
+    imports the file again."""
+    import dataclasses
+    import sys
+
+    first = nbh.load_script("train_bundled", "fashion_gans_test_train_bundled")
+    try:
+        assert sys.modules["fashion_gans_test_train_bundled"] is first
+        bundle = first.BUNDLES["style-synthetic"]
+        assert dataclasses.replace(bundle, steps=3).steps == 3 and dataclasses.fields(bundle)
+        assert nbh.load_script("train_bundled", "fashion_gans_test_train_bundled") is not first
+        assert nbh.load_script("evaluate").__name__ == "fashion_gans_script_evaluate"
+    finally:
+        sys.modules.pop("fashion_gans_test_train_bundled", None)
+        sys.modules.pop("fashion_gans_script_evaluate", None)
+    with pytest.raises(FileNotFoundError):
+        nbh.load_script("no_such_script")
+    assert "fashion_gans_script_no_such_script" not in sys.modules
+
+
 def test_secret_scan_finds_planted_tokens():
     assert find_secrets(f'x = "{FAKE_TOKEN}"') == [FAKE_TOKEN]
     assert find_secrets('HF_API_TOKEN = "abcdefghijklmnop1234"')
