@@ -9,10 +9,12 @@ starts, queries and stops the Gradio demo.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -75,9 +77,6 @@ def test_load_script_imports_a_script_afresh_under_its_module_name():
     """A script's dataclasses resolve their annotations through its module, so ``load_script`` registers the module
     in ``sys.modules`` under the name asked for (``train_bundled``'s ``Bundle`` is such a dataclass); each call
     imports the file again."""
-    import dataclasses
-    import sys
-
     first = nbh.load_script("train_bundled", "fashion_gans_test_train_bundled")
     try:
         assert sys.modules["fashion_gans_test_train_bundled"] is first

@@ -439,8 +439,9 @@ class SurfaceTile(AppearanceFlowEncoderDecoder):
     frame and any learned distortion scrambles it.  The folds are the only seams.  :func:`sampling_rigidity` is
     measured on the map before folding, where a pure copy costs nothing."""
 
-    #: The box's half size, in standard deviations of the object's pixel coordinates (``CycleGANConfig.g_tile``).
-    tile: float = 0.5
+    #: The box's half size, in standard deviations of the object's pixel coordinates (``CycleGANConfig.g_tile``; set
+    #: by the constructor).
+    tile: float
     #: How far the style code may move the box from the object's centre of mass, in standard deviations of the
     #: object's pixel coordinates: away from a clasp, a logo or a sole that sits in the middle of some objects.
     reach: float = 1.0
