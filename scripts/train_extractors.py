@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Train the shipped domain feature extractors deterministically on the CPU and write their weights.
 
-    python3 scripts/train_extractors.py                      # both, into fashion_gans/assets/extractors/
+    python3 scripts/train_extractors.py                      # all three, into fashion_gans/assets/extractors/
     python3 scripts/train_extractors.py --only fmnist-classifier --epochs 3 --threads 2
     python3 scripts/train_extractors.py --out /tmp/ext --only synthetic-attributes
 
